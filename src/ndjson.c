@@ -1,0 +1,334 @@
+/*
+ * The loop of every filter: read envelopes from a file descriptor one line
+ * at a time, hand each to the program's stage, write what passes.  Output
+ * is flushed whenever no more input is waiting, so one request is never
+ * held back and a burst is not written line by line.  A stage with a
+ * commit callback gets its envelopes in batches and each envelope of a
+ * batch is written only after the commit that made it durable.
+ *
+ * Under WHOOK_OUTCOMES=1 every line read gives exactly one line written:
+ * a rejected or failed envelope goes on with $error set, and an envelope
+ * that already has $error passes untouched.  Otherwise rejections are
+ * dropped, as grep(1) drops lines, or go to the stage's rejected file.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "whook.h"
+
+#define LINE_LIMIT (256UL * 1024 * 1024)
+#define BATCH_MAX 512
+#define BATCH_MS 100
+
+struct reader {
+	int fd;
+	char *buf;
+	size_t start, len, cap;
+	int eof;
+	unsigned long lineno;
+};
+
+struct batch {
+	jv *envelopes;
+	int *pending; /* not yet committed, so not yet answered */
+	size_t n, cap;
+	struct timespec opened;
+};
+
+int
+ndjson_outcomes(void)
+{
+	const char *v = getenv("WHOOK_OUTCOMES");
+
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
+static int
+reader_fill(struct reader *r)
+{
+	ssize_t n;
+	char *grown;
+
+	if (r->start > 0) {
+		memmove(r->buf, r->buf + r->start, r->len - r->start);
+		r->len -= r->start;
+		r->start = 0;
+	}
+	if (r->len == r->cap) {
+		grown = realloc(r->buf, r->cap * 2);
+		if (grown == NULL)
+			return -1;
+		r->buf = grown;
+		r->cap *= 2;
+	}
+	do
+		n = read(r->fd, r->buf + r->len, r->cap - r->len);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	if (n == 0)
+		r->eof = 1;
+	r->len += n;
+	return 0;
+}
+
+/* Returns 1 and the next line (newline removed, NUL added), 0 at end of
+ * input, or -1 on a read error.  A line over LINE_LIMIT is skipped. */
+static int
+reader_line(struct reader *r, char **line, size_t *n)
+{
+	char *nl;
+	size_t skipped = 0;
+
+	for (;;) {
+		nl = memchr(r->buf + r->start, '\n', r->len - r->start);
+		if (nl != NULL || (r->eof && r->len > r->start))
+			break;
+		if (r->eof)
+			return 0;
+		if (r->len - r->start > LINE_LIMIT) {
+			skipped = 1;
+			r->start = r->len;
+		}
+		if (reader_fill(r) == -1)
+			return -1;
+	}
+	if (nl == NULL)
+		nl = r->buf + r->len;
+	r->lineno++;
+	if (skipped) {
+		msg_error("stdin:%lu: line longer than %lu bytes, skipped",
+		    r->lineno, LINE_LIMIT);
+		r->start = nl - r->buf + (nl < r->buf + r->len);
+		*n = 0;
+		*line = r->buf + r->start;
+		return 1;
+	}
+	*line = r->buf + r->start;
+	*n = nl - *line;
+	if (nl < r->buf + r->len) {
+		*nl = '\0';
+		r->start = nl - r->buf + 1;
+	} else {
+		/* The last line has no newline: make room for the NUL. */
+		if (r->len == r->cap && reader_fill(r) == -1)
+			return -1;
+		*line = r->buf + r->start;
+		(*line)[*n] = '\0';
+		r->start = r->len;
+	}
+	return 1;
+}
+
+/* Returns whether more input can be read at once. */
+static int
+reader_waiting(struct reader *r)
+{
+	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+
+	if (memchr(r->buf + r->start, '\n', r->len - r->start) != NULL)
+		return 1;
+	if (r->eof)
+		return r->len > r->start;
+	return poll(&pfd, 1, 0) > 0;
+}
+
+static void
+batch_push(struct batch *b, jv env, int pending)
+{
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 16;
+		b->envelopes = realloc(b->envelopes, b->cap * sizeof(jv));
+		b->pending = realloc(b->pending, b->cap * sizeof(int));
+		if (b->envelopes == NULL || b->pending == NULL) {
+			msg_error("out of memory");
+			exit(EX_OSERR);
+		}
+	}
+	if (b->n == 0)
+		clock_gettime(CLOCK_MONOTONIC, &b->opened);
+	b->envelopes[b->n] = env;
+	b->pending[b->n] = pending;
+	b->n++;
+}
+
+static long
+batch_age_ms(const struct batch *b)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - b->opened.tv_sec) * 1000 +
+	    (now.tv_nsec - b->opened.tv_nsec) / 1000000;
+}
+
+static int
+max_status(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+/* Logs and marks a rejected or failed envelope; returns it for output, or
+ * jv_invalid() when it is dropped. */
+static jv
+reject(struct stage *st, jv env, int code, struct outcome *oc)
+{
+	char id[128];
+	int status = oc->status ? oc->status : envelope_status_of_exit(code);
+	jv text;
+
+	envelope_id(env, id, sizeof(id));
+	if (oc->reason[0] == '\0')
+		snprintf(oc->reason, sizeof(oc->reason), "failed");
+	if (code == 1)
+		msg_warn("%s: rejected: %s", id, oc->reason);
+	else
+		msg_error("%s: %s", id, oc->reason);
+	env = envelope_set_error(env, status, st->name, oc->reason);
+	if (ndjson_outcomes())
+		return env;
+	if (code == 1 && st->rejected != NULL) {
+		text = json_dump(env);
+		fprintf(st->rejected, "%s\n", jv_string_value(text));
+		fflush(st->rejected);
+		jv_free(text);
+		return jv_invalid();
+	}
+	jv_free(env);
+	return jv_invalid();
+}
+
+/* Commits and writes the batch; returns the worst exit status. */
+static int
+batch_flush(struct stage *st, struct batch *b, FILE *out)
+{
+	struct outcome oc;
+	int status = 0, code = 0, any = 0;
+	size_t i;
+	jv text;
+
+	for (i = 0; i < b->n; i++)
+		any |= b->pending[i];
+	if (st->commit != NULL && any) {
+		memset(&oc, 0, sizeof(oc));
+		code = st->commit(st->ctx, &oc);
+	}
+	for (i = 0; i < b->n; i++) {
+		jv env = b->envelopes[i];
+
+		if (code != 0 && b->pending[i]) {
+			struct outcome copy = oc;
+
+			env = reject(st, env, code, &copy);
+			status = max_status(status, code);
+		}
+		if (!jv_is_valid(env))
+			continue;
+		text = json_dump(env);
+		fwrite(jv_string_value(text), 1,
+		    jv_string_length_bytes(jv_copy(text)), out);
+		putc('\n', out);
+		jv_free(text);
+	}
+	b->n = 0;
+	return status;
+}
+
+static int
+is_blank(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return 0;
+	return 1;
+}
+
+/* Runs one line through the stage; returns its exit status. */
+static int
+process_line(struct stage *st, struct batch *b, const char *line, size_t n,
+    unsigned long lineno)
+{
+	struct outcome oc;
+	jv env, msg;
+	int code;
+
+	env = json_parse(line, n);
+	if (!jv_is_valid(env)) {
+		msg = jv_invalid_get_msg(env);
+		msg_error("stdin:%lu: invalid JSON: %s", lineno,
+		    jv_get_kind(msg) == JV_KIND_STRING ?
+		    jv_string_value(msg) : "parse error");
+		jv_free(msg);
+		return EX_DATAERR;
+	}
+	if (jv_get_kind(env) != JV_KIND_OBJECT) {
+		msg_error("stdin:%lu: invalid envelope: not a JSON object",
+		    lineno);
+		jv_free(env);
+		return EX_DATAERR;
+	}
+	if (ndjson_outcomes() && envelope_has_error(env)) {
+		batch_push(b, env, 0);
+		return 0;
+	}
+	memset(&oc, 0, sizeof(oc));
+	code = st->process(st->ctx, &env, &oc);
+	if (code == 0) {
+		batch_push(b, env, st->commit != NULL);
+		return 0;
+	}
+	env = reject(st, env, code, &oc);
+	if (jv_is_valid(env))
+		batch_push(b, env, 0);
+	return code;
+}
+
+int
+ndjson_run(struct stage *st, int infd, FILE *out)
+{
+	struct reader r = { .fd = infd, .cap = 64 * 1024 };
+	struct batch b = { 0 };
+	size_t batch_max = st->batch_max ? st->batch_max : BATCH_MAX;
+	int batch_ms = st->batch_ms ? st->batch_ms : BATCH_MS;
+	int status = 0, got, waiting;
+	char *line;
+	size_t n;
+
+	if (st->commit == NULL)
+		batch_max = 1;
+	r.buf = malloc(r.cap);
+	if (r.buf == NULL) {
+		msg_error("out of memory");
+		return EX_OSERR;
+	}
+	while ((got = reader_line(&r, &line, &n)) == 1) {
+		if (!is_blank(line, n))
+			status = max_status(status,
+			    process_line(st, &b, line, n, r.lineno));
+		waiting = reader_waiting(&r);
+		if (!waiting || b.n >= batch_max ||
+		    (b.n > 0 && batch_age_ms(&b) >= batch_ms))
+			status = max_status(status, batch_flush(st, &b, out));
+		if (!waiting)
+			fflush(out);
+	}
+	if (got == -1) {
+		msg_error("stdin: %s", strerror(errno));
+		status = max_status(status, EX_IOERR);
+	}
+	status = max_status(status, batch_flush(st, &b, out));
+	if (fflush(out) == EOF || ferror(out)) {
+		msg_error("stdout: %s", strerror(errno));
+		status = max_status(status, EX_IOERR);
+	}
+	free(b.envelopes);
+	free(b.pending);
+	free(r.buf);
+	return status;
+}
