@@ -1,0 +1,213 @@
+/*
+ * Unit tests of the shared core: the JSON codec and its exact big
+ * integers, plain paths, secret loading and comparison, envelope keys.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "whook.h"
+
+static char *
+round_trip(const char *text)
+{
+	static char buf[4096];
+	jv v = json_parse(text, strlen(text)), out;
+
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		return NULL;
+	}
+	out = json_dump(v);
+	snprintf(buf, sizeof(buf), "%s", jv_string_value(out));
+	jv_free(out);
+	return buf;
+}
+
+static void
+test_json(void)
+{
+	jv v, id;
+
+	CHECK_STR("json small integer", round_trip("{\"a\":2000}"),
+	    "{\"a\":2000}");
+	CHECK_STR("json 2^53+1 exact", round_trip("[9007199254740993]"),
+	    "[9007199254740993]");
+	CHECK_STR("json 2^53 stays a double", round_trip("[9007199254740992]"),
+	    "[9007199254740992]");
+	CHECK_STR("json beyond int64", round_trip("{\"n\":-9223372036854775809,"
+	    "\"h\":123456789012345678901234567890}"),
+	    "{\"n\":-9223372036854775809,\"h\":123456789012345678901234567890}");
+	CHECK_STR("json digits in a string untouched",
+	    round_trip("[\"12345678901234567890\"]"),
+	    "[\"12345678901234567890\"]");
+	CHECK_STR("json escaped quote before digits",
+	    round_trip("[\"a\\\"12345678901234567890\"]"),
+	    "[\"a\\\"12345678901234567890\"]");
+	CHECK_STR("json shortest float", round_trip("[0.1,1.5e300,5e-324]"),
+	    "[0.1,1.5e+300,5e-324]");
+	CHECK_STR("json NUL kept", round_trip("[\"a\\u0000b\"]"),
+	    "[\"a\\u0000b\"]");
+	CHECK("json invalid text", round_trip("{\"a\":") == NULL);
+	CHECK("json two values rejected", round_trip("1 2") == NULL);
+
+	v = json_parse("{\"id\":7301234567890123456}",
+	    strlen("{\"id\":7301234567890123456}"));
+	id = jv_object_get(jv_copy(v), jv_string("id"));
+	CHECK("json bignum recognised", json_is_bignum(id));
+	CHECK_STR("json bignum digits", json_bignum_digits(id),
+	    "7301234567890123456");
+	jv_free(id);
+	jv_free(v);
+	v = json_text(json_parse("[1,\"x\"]", 7));
+	CHECK_STR("json text of array", jv_string_value(v), "[1,\"x\"]");
+	jv_free(v);
+	v = json_text(jv_null());
+	CHECK_STR("json text of null", jv_string_value(v), "");
+	jv_free(v);
+}
+
+static void
+test_utf8(void)
+{
+	CHECK("utf8 ascii", utf8_valid("abc", 3));
+	CHECK("utf8 e-acute", utf8_valid("caf\xc3\xa9", 5));
+	CHECK("utf8 emoji", utf8_valid("\xf0\x9f\x98\x80", 4));
+	CHECK("utf8 latin-1 byte", !utf8_valid("caf\xe9", 4));
+	CHECK("utf8 truncated", !utf8_valid("\xc3", 1));
+	CHECK("utf8 overlong", !utf8_valid("\xc0\xaf", 2));
+	CHECK("utf8 surrogate", !utf8_valid("\xed\xa0\x80", 3));
+	CHECK("utf8 above U+10FFFF", !utf8_valid("\xf4\x90\x80\x80", 4));
+}
+
+static char *
+lookup(const char *expr, const char *envelope)
+{
+	static char buf[1024];
+	struct path *p = path_compile(expr);
+	jv env, v, text;
+
+	if (p == NULL)
+		return NULL;
+	env = json_parse(envelope, strlen(envelope));
+	v = path_get(p, env);
+	if (!jv_is_valid(v)) {
+		snprintf(buf, sizeof(buf), "(missing)");
+	} else {
+		text = json_dump(v);
+		snprintf(buf, sizeof(buf), "%s", jv_string_value(text));
+		jv_free(text);
+	}
+	jv_free(env);
+	path_free(p);
+	return buf;
+}
+
+static void
+test_path(void)
+{
+	const char *env = "{\"$trigger\":{\"body\":{\"keys\":[\"k-101\",\"k-2\"],"
+	    "\"items\":[{\"sku\":\"A\"},{\"sku\":\"B-2\"}],\"n\":null,"
+	    "\"0\":\"zero\"},\"headers\":{\"x-id\":\"h\"}},\"$last\":7}";
+
+	CHECK_STR("path index", lookup("$trigger.body.keys[0]", env),
+	    "\"k-101\"");
+	CHECK_STR("path dot index", lookup("$trigger.body.keys.0", env),
+	    "\"k-101\"");
+	CHECK_STR("path nested", lookup(" $trigger.body.items[1].sku ", env),
+	    "\"B-2\"");
+	CHECK_STR("path negative index", lookup("$trigger.body.keys[-1]",
+	    env), "\"k-2\"");
+	CHECK_STR("path out of range", lookup("$trigger.body.keys[5]", env),
+	    "(missing)");
+	CHECK_STR("path null present", lookup("$trigger.body.n", env), "null");
+	CHECK_STR("path missing key", lookup("$trigger.body.nope", env),
+	    "(missing)");
+	CHECK_STR("path digit key of object", lookup("$trigger.body.0", env),
+	    "\"zero\"");
+	CHECK_STR("path hyphenated header", lookup("$trigger.headers.x-id",
+	    env), "\"h\"");
+	CHECK_STR("path quoted key", lookup("$trigger.headers[\"x-id\"]", env),
+	    "\"h\"");
+	CHECK_STR("path last", lookup("$last", env), "7");
+	CHECK_STR("path through a number", lookup("$last.x", env),
+	    "(missing)");
+	setenv("WHOOK_TEST_VAR", "v1", 1);
+	CHECK_STR("path env", lookup("$env.WHOOK_TEST_VAR", env), "\"v1\"");
+	CHECK("path jq expression is not a path",
+	    lookup("$trigger.body.keys | length", env) == NULL);
+	CHECK("path leading dot is jq", lookup(".body", env) == NULL);
+	CHECK("path unclosed bracket", lookup("$trigger.body[0", env) == NULL);
+}
+
+static void
+test_secret(void)
+{
+	char why[256], *data = NULL, file[] = "/tmp/whook-secret-XXXXXX";
+	size_t len = 0;
+	int fd;
+
+	CHECK("secret literal rejected",
+	    secret_load("hunter2", &data, &len, why, sizeof(why)) == -1);
+	CHECK("secret literal reason names the forms",
+	    strstr(why, "@FILE") != NULL);
+	fd = mkstemp(file);
+	CHECK("secret file made", fd != -1 && write(fd, "s3cr3t\r\n", 8) == 8);
+	close(fd);
+	snprintf(why, sizeof(why), "@%s", file);
+	CHECK("secret file loads", secret_load(why, &data, &len, why,
+	    sizeof(why)) == 0);
+	CHECK("secret trailing newline dropped", len == 6 &&
+	    memcmp(data, "s3cr3t", 6) == 0);
+	secret_free(data, len);
+	unlink(file);
+	snprintf(why, sizeof(why), "@%s", file);
+	CHECK("secret missing file", secret_load(why, &data, &len, why,
+	    sizeof(why)) == -1 && strstr(why, "No such file") != NULL);
+	setenv("WHOOK_TEST_SECRET", "abc", 1);
+	CHECK("secret from environment", secret_load("env:WHOOK_TEST_SECRET",
+	    &data, &len, why, sizeof(why)) == 0 && len == 3);
+	secret_free(data, len);
+	CHECK("secret unset variable", secret_load("env:WHOOK_NO_SUCH_VAR",
+	    &data, &len, why, sizeof(why)) == -1);
+	setenv("WHOOK_TEST_EMPTY", "", 1);
+	CHECK("secret empty rejected", secret_load("env:WHOOK_TEST_EMPTY",
+	    &data, &len, why, sizeof(why)) == -1);
+	CHECK("secret equal", secret_equal("abc", 3, "abc", 3));
+	CHECK("secret differs", !secret_equal("abc", 3, "abd", 3));
+	CHECK("secret prefix differs", !secret_equal("abc", 3, "abcd", 4));
+	CHECK("secret case differs", !secret_equal("Token", 5, "token", 5));
+}
+
+static void
+test_envelope(void)
+{
+	char id[64];
+	jv env = json_parse("{\"$trigger\":{\"id\":\"01J\"}}", 25);
+
+	envelope_id(env, id, sizeof(id));
+	CHECK_STR("envelope id", id, "01J");
+	envelope_id(jv_number(1), id, sizeof(id));
+	CHECK_STR("envelope id of a number", id, "-");
+	CHECK("envelope no error", !envelope_has_error(env));
+	env = envelope_set_error(env, 401, "whook-check", "mismatch");
+	CHECK("envelope error set", envelope_has_error(env));
+	jv_free(env);
+	CHECK("exit 1 is 403", envelope_status_of_exit(1) == 403);
+	CHECK("exit 65 is 422", envelope_status_of_exit(65) == 422);
+	CHECK("exit 75 is 503", envelope_status_of_exit(75) == 503);
+	CHECK("exit 69 is 503", envelope_status_of_exit(69) == 503);
+	CHECK("exit 64 is 500", envelope_status_of_exit(64) == 500);
+}
+
+int
+main(void)
+{
+	msg_init("test-core");
+	test_json();
+	test_utf8();
+	test_path();
+	test_secret();
+	test_envelope();
+	UNIT_EXIT();
+}
