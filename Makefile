@@ -34,21 +34,23 @@ LIB_CFLAGS = $(CRYPTO_CFLAGS) $(MHD_CFLAGS) $(SQLITE_CFLAGS) $(CURL_CFLAGS)
 BASE_LIBS = $(JQ_LIBS) $(CRYPTO_LIBS) -lm
 
 PROGS = bin/whook-listen bin/whook-check bin/whook-map bin/whook-insert \
-	bin/whook-send
+	bin/whook-send bin/whook-run
 MANS = man/whook.7 man/whook-listen.1 man/whook-check.1 man/whook-map.1 \
-	man/whook-insert.1 man/whook-send.1
+	man/whook-insert.1 man/whook-send.1 man/whook-run.1
 
 COMMON = src/msg.o src/secret.o src/json.o src/path.o src/envelope.o \
 	src/ndjson.o src/stage.o
 # One line a program: the objects only it needs.
-LISTEN_OBJS = src/http.o src/flow.o
+LISTEN_OBJS = src/http.o src/flow.o src/recvlog.o
 CHECK_OBJS = src/check.o src/rule.o src/signature.o src/jqprog.o
 MAP_OBJS = src/map.o src/template.o src/jqprog.o
 INSERT_OBJS = src/insert.o
 SEND_OBJS = src/items.o src/signature.o
+RUN_OBJS = src/flowfile.o src/chain.o $(CHECK_OBJS) $(MAP_OBJS) \
+	$(INSERT_OBJS)
 # Every object but the mains, for the unit tests.
 LIB_OBJS = $(sort $(COMMON) $(LISTEN_OBJS) $(CHECK_OBJS) $(MAP_OBJS) \
-	$(INSERT_OBJS) $(SEND_OBJS))
+	$(INSERT_OBJS) $(SEND_OBJS) $(RUN_OBJS))
 UNIT_TESTS = $(patsubst %.c,%,$(wildcard tests/unit/test-*.c))
 
 all: $(PROGS)
@@ -68,6 +70,9 @@ bin/whook-insert: src/whook-insert.o $(COMMON) $(INSERT_OBJS)
 bin/whook-send: src/whook-send.o $(COMMON) $(SEND_OBJS)
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CURL_LIBS) $(BASE_LIBS)
+bin/whook-run: src/whook-run.o $(COMMON) $(sort $(RUN_OBJS))
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SQLITE_LIBS) $(BASE_LIBS)
 
 src/%.o: src/%.c src/whook.h .build-flags
 	$(CC) $(ALL_CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
@@ -93,6 +98,7 @@ check: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory all
+	@sh tools/deps demo
 	@sh tools/demo
 
 lint:

@@ -188,7 +188,8 @@ reject(struct stage *st, jv env, int code, struct outcome *oc)
 		msg_warn("%s: rejected: %s", id, oc->reason);
 	else
 		msg_error("%s: %s", id, oc->reason);
-	env = envelope_set_error(env, status, st->name, oc->reason);
+	env = envelope_set_error(env, status,
+	    oc->step != NULL ? oc->step : st->name, oc->reason);
 	if (ndjson_outcomes())
 		return env;
 	if (code == 1 && st->rejected != NULL) {

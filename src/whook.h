@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <sysexits.h>
 
 #include <jv.h>
@@ -56,6 +57,32 @@ int jqprog_first(struct jqprog *p, jv envelope, jv *result, char *why,
     size_t whylen); /* envelope borrowed; 0, 1 for no output, -1 */
 void jqprog_free(struct jqprog *p);
 
+/*
+ * template.c: whook-map's templates, JSON whose strings may hold
+ * {{ expression }} placeholders, compiled once.  template_render borrows
+ * ENVELOPE and returns 0 with *result, or -1 with *why naming the
+ * placeholder: a jq error, or under STRICT a placeholder with no value.
+ */
+struct template;
+struct template *template_compile(const char *text, size_t len, char *why,
+    size_t whylen);
+int template_render(struct template *t, jv envelope, int strict,
+    jv *result, char *why, size_t whylen);
+size_t template_jq_count(const struct template *t); /* jq placeholders */
+void template_free(struct template *t);
+
+/*
+ * rule.c: Directus filter rules, evaluated without jq.  rule_compile
+ * consumes RULE; rule_match borrows ENVELOPE and returns 1 when the rule
+ * holds, or 0 with *reason naming the failed field path and operator,
+ * never a value.
+ */
+struct rule;
+struct rule *rule_compile(jv rule, char *why, size_t whylen);
+int rule_match(const struct rule *r, jv envelope, char *reason,
+    size_t reasonlen);
+void rule_free(struct rule *r);
+
 /* envelope.c: access to the envelope's fixed keys. */
 void envelope_id(jv envelope, char *buf, size_t len); /* borrowed */
 jv envelope_set_error(jv envelope, int status, const char *step,
@@ -71,6 +98,7 @@ struct outcome {
 	int exit;	  /* sysexits(3) code; 0 passes the envelope on */
 	int status;	  /* HTTP status for $error, 0 to derive from exit */
 	char reason[512]; /* no secret, no computed signature */
+	const char *step; /* the program that set it, NULL for the stage's */
 };
 
 struct stage {
@@ -103,6 +131,59 @@ int insert_stage(struct stage *st, int argc, char *argv[]);
 int stage_main(const char *prog, int (*build)(struct stage *, int, char **),
     int argc, char *argv[]);
 
+/*
+ * flowfile.c, chain.c: a flow file made only of whook programs, one
+ * program and its arguments per line joined by "|", words expanded by
+ * wordexp(3) without command substitution, run as stages chained in one
+ * process.
+ */
+struct flowfile {
+	size_t nstages;
+	char **argv[16];
+	int argc[16];
+	void *words[16]; /* wordexp_t of each stage */
+};
+int flowfile_load(const char *path, struct flowfile *ff, char *why,
+    size_t whylen);
+int flowfile_is_runnable(const char *path); /* "#!...whook-run" first */
+void flowfile_free(struct flowfile *ff);
+struct chain;
+struct chain *chain_build(const struct flowfile *ff, int *status);
+struct stage *chain_stage(struct chain *c);
+int chain_status(const struct chain *c, int loop_status);
+void chain_free(struct chain *c);
+
+/* store.c: JSON objects as rows of a sqlite3 table, for whook-insert. */
+enum store_conflict { STORE_FAIL, STORE_IGNORE, STORE_REPLACE, STORE_UPDATE };
+struct store_config {
+	const char *db;	   /* a file name or a "file:" URI */
+	const char *table;
+	char **keys;	   /* PRIMARY KEY for create, target for update */
+	size_t nkeys;
+	enum store_conflict conflict;
+	int create;	   /* CREATE TABLE IF NOT EXISTS from the first row */
+	int busy_ms;
+};
+struct store_result {
+	long long rowid;
+	int has_rowid;	   /* 0 when no row was inserted or updated */
+	int changes;
+};
+struct store;
+struct store *store_new(const struct store_config *cfg); /* cfg borrowed */
+int store_insert(struct store *s, jv row, struct store_result *res,
+    struct outcome *out); /* row borrowed; returns a sysexits code */
+int store_commit(struct store *s, struct outcome *out);
+void store_free(struct store *s);
+
+/* recvlog.c: the receive log, appended and synced before a 2xx. */
+struct recvlog;
+struct recvlog *recvlog_open(const char *path, mode_t mode, char *why,
+    size_t whylen);
+int recvlog_append(struct recvlog *log, const char *line, size_t len);
+int recvlog_reopen(struct recvlog *log);
+void recvlog_close(struct recvlog *log);
+
 /* signature.c: sender signature schemes over the exact raw body. */
 struct secret {
 	char *data;
@@ -133,5 +214,152 @@ int signature_verify(const struct sigscheme *s, jv trigger,
 int signature_sign(const struct sigscheme *s, const struct secret *secret,
     const char *body, size_t len, long long timestamp, const char *id,
     char *headers[5], char *why, size_t whylen);
+
+/*
+ * http.c, listen-trigger.c, flow.c: whook-listen, the HTTP front end.
+ * The server serves requests with libmicrohttpd, builds each request's
+ * $trigger and runs a flow for its envelope.
+ */
+#define LISTEN_METHODS_MAX 16
+enum listen_respond { RESPOND_STATUS, RESPOND_LAST, RESPOND_OUTPUT };
+
+struct listen_config {
+	const char *flows;	    /* --flows DIR, or NULL */
+	char **command;		    /* -- CMD ARGS..., or NULL */
+	const char *methods[LISTEN_METHODS_MAX];
+	size_t nmethods;
+	unsigned long long max_body; /* bytes */
+	size_t max_header;	    /* bytes of a connection's memory pool */
+	unsigned read_timeout;	    /* seconds */
+	unsigned timeout;	    /* seconds a flow may run */
+	int async;
+	enum listen_respond respond;
+};
+
+struct MHD_Connection;
+struct http_server;
+/* Starts a server on the listening socket LISTENFD (-1: none, for
+ * http_add_inetd); returns NULL after a message. */
+struct http_server *http_start(const struct listen_config *cfg,
+    int listenfd);
+/* Serves the connected socket FD until its peer closes it. */
+int http_serve_inetd(struct http_server *srv, int fd);
+/* Stops accepting, waits up to GRACE seconds for requests and background
+ * flows in progress, then frees the server. */
+void http_stop(struct http_server *srv, unsigned grace);
+
+/* A request as whook-listen received it, before the envelope is built. */
+struct trigger_request {
+	const char *id;
+	const char *received_at;
+	const char *method;
+	const char *path;	/* as received, without the query */
+	const char *body;
+	size_t len;
+	const char *remote;	/* "IP:PORT", "[IPv6]:PORT" */
+};
+#define TRIGGER_ID_LEN 26
+void trigger_ulid(char out[TRIGGER_ID_LEN + 1], unsigned long long ms,
+    const unsigned char random[10]);
+int trigger_new_id(char out[TRIGGER_ID_LEN + 1]);
+void trigger_time(char *buf, size_t len, long long sec, long nsec);
+int trigger_media_type(const char *ctype, char *type, size_t len);
+int trigger_param(const char *ctype, const char *name, char *value,
+    size_t len);
+/* Builds the $trigger of the request on CONN, or returns jv_invalid with
+ * the reason when the body does not fit its content type. */
+jv trigger_build(struct MHD_Connection *conn,
+    const struct trigger_request *rq);
+
+struct flow_result {
+	int exit;	 /* exit status, 128 + N after signal N */
+	int signaled;
+	int timed_out;
+	char *output;	 /* what the flow wrote on stdout, NUL-terminated */
+	size_t len;
+	int truncated;	 /* output went beyond the limit */
+};
+struct flow_proc {
+	pid_t pid;
+	int in, out;	 /* our ends of its stdin and stdout pipes */
+};
+/* Resolves the raw request PATH to an executable under DIR in OUT;
+ * returns 0, or -1 for a path that names no flow (404). */
+int flow_resolve(const char *dir, const char *path, char *out, size_t len);
+int flow_start(char *const argv[], int search, struct flow_proc *p,
+    char *why, size_t whylen);
+/* Writes LINE to the flow, reads its output, waits for it at most
+ * TIMEOUT seconds (then kills its process group); fills *r. */
+void flow_finish(struct flow_proc *p, const char *line, size_t len,
+    unsigned timeout, size_t max_output, struct flow_result *r);
+/* Maps the result onto an HTTP status and, for RESPOND, a body (malloc'd
+ * into *body, NULL for the default) of type *ctype. */
+int flow_status(const struct flow_result *r, const char *id,
+    enum listen_respond respond, char **body, size_t *bodylen,
+    const char **ctype);
+
+/*
+ * items.c: whook-send's request items in HTTPie's syntax: Header:Value,
+ * Header:@FILE, name==value, field=string, field=@FILE, field:=JSON and
+ * field:=@FILE.  Each function returns 0 or a sysexits(3) code with *why
+ * set.
+ */
+struct items_header {
+	char *name;
+	char *value;	/* "" sends the header with an empty value */
+	int secret;	/* read from a file: masked in -v traces */
+};
+struct items {
+	struct items_header *headers;
+	size_t nheaders;
+	char *query;	/* "a=1&b=2", percent-encoded; NULL when none */
+	jv fields;	/* the JSON body's object; jv_null() when none */
+};
+void items_init(struct items *it);
+int items_add(struct items *it, const char *item, char *why, size_t whylen);
+/* Adds -H's "Name: value", or "Name: @FILE" to read the value. */
+int items_add_header_line(struct items *it, const char *line, char *why,
+    size_t whylen);
+/* Adds a header with a literal VALUE, an '@' included. */
+int items_set_header(struct items *it, const char *name, const char *value,
+    int secret, char *why, size_t whylen);
+const struct items_header *items_header(const struct items *it,
+    const char *name);
+void items_free(struct items *it);
+/* Reads all of PATH, "-" for standard input, NUL-terminated. */
+int items_read_file(const char *path, char **data, size_t *len, char *why,
+    size_t whylen);
+
+/*
+ * send-http.c: whook-send's requests, one at a time over one libcurl
+ * handle so that a connection is reused.  send_request prints the
+ * status line and any error, and returns the exit status for the
+ * response: 0 for 2xx, 1 for 401 and 403, 65 for other 4xx, 70 for 500
+ * and 501, 75 for 429, other 5xx and time-outs, 69 when no connection
+ * was made.
+ */
+struct send_options {
+	long timeout_ms;	 /* the whole request; 0 for none */
+	long connect_timeout_ms; /* 0 for libcurl's default */
+	int insecure;		 /* no TLS peer or host name check */
+	int verbose;		 /* trace headers sent and received */
+	int quiet;		 /* no status line */
+};
+struct send_request {
+	const char *method;	/* NULL: POST with a body, GET without */
+	const char *url;
+	const char *shown_url;	/* url without its password, for messages */
+	const struct items_header *headers;
+	size_t nheaders;
+	const char *body;	/* NULL for no body */
+	size_t len;
+};
+struct sender;
+struct sender *send_open(const struct send_options *o, char *why,
+    size_t whylen);
+int send_request(struct sender *s, const struct send_request *r);
+void send_close(struct sender *s);
+int send_exit_of_status(long status);
+int send_header_masked(const char *name, size_t len);
 
 #endif

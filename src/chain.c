@@ -1,0 +1,154 @@
+/*
+ * Stages chained in one process: each envelope goes through the stages of
+ * a flow file in order, as jv values, with no serialization between them.
+ * The results equal those of the same programs joined by pipes: a stage
+ * that rejects an envelope stops it, each stage keeps its own exit status,
+ * and the chain exits with the last stage's status, as sh(1) gives a
+ * pipeline's.  A stage after a batching one (whook-insert) sees each
+ * envelope before the batch commits; its output is still written after.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "whook.h"
+
+struct chain {
+	size_t n;
+	struct stage stages[16];
+	const char *names[16];
+	int status[16];
+	struct stage self;
+};
+
+static int
+chain_process(void *ctx, jv *env, struct outcome *out)
+{
+	struct chain *c = ctx;
+	size_t i;
+	int code;
+
+	for (i = 0; i < c->n; i++) {
+		msg_init(c->names[i]);
+		code = c->stages[i].process(c->stages[i].ctx, env, out);
+		if (code != 0) {
+			if (c->status[i] < code)
+				c->status[i] = code;
+			out->step = c->names[i];
+			return code;
+		}
+	}
+	return 0;
+}
+
+static int
+chain_commit(void *ctx, struct outcome *out)
+{
+	struct chain *c = ctx;
+	size_t i;
+	int code;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->stages[i].commit == NULL)
+			continue;
+		msg_init(c->names[i]);
+		code = c->stages[i].commit(c->stages[i].ctx, out);
+		if (code != 0) {
+			if (c->status[i] < code)
+				c->status[i] = code;
+			out->step = c->names[i];
+			return code;
+		}
+	}
+	return 0;
+}
+
+static int (*builder(const char *word))(struct stage *, int, char **)
+{
+	const char *base = strrchr(word, '/');
+
+	base = base != NULL ? base + 1 : word;
+	if (strcmp(base, "whook-check") == 0)
+		return check_stage;
+	if (strcmp(base, "whook-map") == 0)
+		return map_stage;
+	if (strcmp(base, "whook-insert") == 0)
+		return insert_stage;
+	return NULL;
+}
+
+static const char *
+stage_name(const char *word)
+{
+	const char *base = strrchr(word, '/');
+
+	return base != NULL ? base + 1 : word;
+}
+
+/*
+ * Builds the stages of FF.  Returns the chain, or NULL with *status the
+ * exit status a stage's option parsing gave (EX_USAGE after a message).
+ */
+struct chain *
+chain_build(const struct flowfile *ff, int *status)
+{
+	struct chain *c;
+	size_t i;
+	int rc;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		*status = EX_OSERR;
+		return NULL;
+	}
+	for (i = 0; i < ff->nstages; i++) {
+		c->names[i] = stage_name(ff->argv[i][0]);
+		msg_init(c->names[i]);
+		rc = builder(ff->argv[i][0])(&c->stages[i], ff->argc[i],
+		    ff->argv[i]);
+		if (rc != STAGE_READY) {
+			c->n = i;
+			chain_free(c);
+			*status = rc == 0 ? EX_USAGE : rc;
+			return NULL;
+		}
+		c->n = i + 1;
+		if (c->stages[i].commit != NULL && c->self.commit == NULL) {
+			c->self.commit = chain_commit;
+			c->self.batch_max = c->stages[i].batch_max;
+			c->self.batch_ms = c->stages[i].batch_ms;
+		}
+	}
+	c->self.name = c->n > 0 ? c->names[c->n - 1] : "whook-run";
+	c->self.process = chain_process;
+	c->self.ctx = c;
+	return c;
+}
+
+struct stage *
+chain_stage(struct chain *c)
+{
+	return &c->self;
+}
+
+/* Returns the exit status of the chain after the loop returned
+ * LOOP_STATUS: the last stage's, as a pipeline's. */
+int
+chain_status(const struct chain *c, int loop_status)
+{
+	if (c->n <= 1 || loop_status == EX_IOERR || loop_status == EX_OSERR)
+		return loop_status;
+	return c->status[c->n - 1];
+}
+
+void
+chain_free(struct chain *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n; i++)
+		if (c->stages[i].free != NULL)
+			c->stages[i].free(c->stages[i].ctx);
+	free(c);
+}
