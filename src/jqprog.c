@@ -22,11 +22,19 @@ jqprog_on_error(void *data, jv msg)
 {
 	struct jqprog *p = data;
 
+	/* jq 1.6 ends with a "jq: N compile errors" summary: the first
+	 * message is the one that names the error. */
+	if (p->message[0] != '\0') {
+		jv_free(msg);
+		return;
+	}
 	if (jv_get_kind(msg) == JV_KIND_STRING)
 		snprintf(p->message, sizeof(p->message), "%s",
 		    jv_string_value(msg));
 	else
 		snprintf(p->message, sizeof(p->message), "invalid program");
+	/* The lines after the first repeat the program text. */
+	p->message[strcspn(p->message, "\n")] = '\0';
 	jv_free(msg);
 }
 
