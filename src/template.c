@@ -413,6 +413,7 @@ template_compile(const char *text, size_t len, char *why, size_t whylen)
 {
 	struct template *t;
 	jv value, msg;
+	char *cut;
 
 	value = json_parse(text, len);
 	if (!jv_is_valid(value)) {
@@ -421,6 +422,10 @@ template_compile(const char *text, size_t len, char *why, size_t whylen)
 		    jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg)
 						       : "parse error");
 		jv_free(msg);
+		/* jq then quotes the whole template, which the user has. */
+		cut = strstr(why, " (while parsing '");
+		if (cut != NULL)
+			*cut = '\0';
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));
