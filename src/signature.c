@@ -22,7 +22,7 @@
 
 #include "whook.h"
 
-/* The maximum of signatures read from one header.  Stripe and Standard
+/* The maximum number of signatures read from one header.  Stripe and Standard
  * Webhooks send one per active secret, so two during a rotation. */
 #define SIG_MAX 16
 #define PART_MAX 5
@@ -178,7 +178,7 @@ base64_decode_exact(struct span s, unsigned char *out, size_t want)
 	return 0;
 }
 
-/* Returns the HMAC of the parts, with KEY, in OUT (maclen bytes). */
+/* Computes the HMAC of the parts with KEY into OUT (maclen bytes). */
 static int
 mac_compute(const struct sigscheme *s, const void *key, size_t keylen,
     const struct span *part, size_t nparts, unsigned char *out)
@@ -371,8 +371,8 @@ signature_scheme_free(struct sigscheme *s)
 
 /*
  * Finds the body bytes: raw, a string, else raw_base64 decoded.  A
- * trigger with neither has an empty body, as whook-listen writes none
- * for a request without one.
+ * trigger with neither is rejected rather than read as an empty body,
+ * because whook-listen writes raw "" for a request without a body.
  */
 static int
 request_open(struct request *rq, jv trigger, char *reason, size_t len)
@@ -403,18 +403,18 @@ request_open(struct request *rq, jv trigger, char *reason, size_t len)
 		    jv_string_value(raw), jv_string_length_bytes(jv_copy(raw))};
 
 		rq->decoded = malloc(3 * (s.n + 3) / 4 + 1);
-		if (rq->decoded == NULL ||
-		    base64_decode(s, rq->decoded, &rq->len) == -1) {
-			snprintf(reason, len,
-			    "bad format: $trigger.raw_base64 "
-			    "is not base64");
+		if (rq->decoded != NULL &&
+		    base64_decode(s, rq->decoded, &rq->len) == 0) {
+			rq->body = rq->decoded;
 			jv_free(raw);
-			return -1;
+			return 0;
 		}
-		rq->body = rq->decoded;
 	}
+	snprintf(reason, len, "bad format: %s",
+	    jv_is_valid(raw) ? "$trigger.raw_base64 is not base64"
+			     : "$trigger has no raw or raw_base64 body");
 	jv_free(raw);
-	return 0;
+	return -1;
 }
 
 static void
@@ -678,6 +678,44 @@ read_stdwh(const struct sigscheme *s, struct request *rq, struct signed_data *d,
  * Builds Twilio's signed text: the public URL, then each form field's
  * name and value with the names sorted (jv_keys sorts by code point).
  */
+/* Returns whether the request's Content-Type is TYPE, parameters aside. */
+static int
+content_type_is(struct request *rq, const char *type)
+{
+	size_t n = strlen(type);
+	char ignored[64];
+	struct span ct;
+
+	if (header_get(rq, "Content-Type", &ct, ignored, sizeof(ignored)) == -1)
+		return 0;
+	if (ct.n < n || strncasecmp(ct.p, type, n) != 0)
+		return 0;
+	return ct.n == n || ct.p[n] == ';' || ct.p[n] == ' ';
+}
+
+/* Finds the form fields Twilio signs: an empty body has none, and a body
+ * of any other type than a form is rejected. */
+static int
+twilio_form(struct request *rq, jv *form, char *reason, size_t len)
+{
+	int kind;
+
+	*form = jv_object_get(jv_copy(rq->trigger), jv_string("body"));
+	kind = jv_get_kind(*form);
+	if (kind == JV_KIND_NULL || kind == JV_KIND_INVALID) {
+		jv_free(*form);
+		*form = jv_object();
+		return 0;
+	}
+	if (kind == JV_KIND_OBJECT &&
+	    content_type_is(rq, "application/x-www-form-urlencoded"))
+		return 0;
+	snprintf(reason, len,
+	    "bad format: the Twilio body is not "
+	    "application/x-www-form-urlencoded");
+	return -1;
+}
+
 static int
 twilio_text(const struct sigscheme *s, struct request *rq, jv *text,
     char *reason, size_t len)
@@ -686,13 +724,7 @@ twilio_text(const struct sigscheme *s, struct request *rq, jv *text,
 	int i, n, ok = 1;
 
 	*text = jv_string(s->url);
-	body = jv_object_get(jv_copy(rq->trigger), jv_string("body"));
-	if (jv_get_kind(body) == JV_KIND_NULL) {
-		jv_free(body);
-		return 0;
-	}
-	if (jv_get_kind(body) != JV_KIND_OBJECT) {
-		snprintf(reason, len, "bad format: Twilio body is not a form");
+	if (twilio_form(rq, &body, reason, len) == -1) {
 		jv_free(body);
 		return -1;
 	}
