@@ -339,6 +339,32 @@ check_keys(const struct store *s, jv row, struct outcome *out)
 	return 0;
 }
 
+static int
+check_table(struct store *s, struct outcome *out)
+{
+	static const char query[] =
+	    "SELECT 1 FROM sqlite_master WHERE "
+	    "type IN ('table', 'view') AND name = ?1 COLLATE NOCASE";
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, query, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "sqlite_master", out);
+	sqlite3_bind_text(st, 1, s->cfg.table, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return fail(s, rc, "sqlite_master", out);
+	snprintf(out->reason, sizeof(out->reason),
+	    "table %s not found in %s: create it, or pass --create",
+	    s->cfg.table, s->cfg.db);
+	out->exit = EX_SOFTWARE;
+	return EX_SOFTWARE;
+}
+
 /* Creates the table from ROW (borrowed) as a STRICT table, so that a
  * later value of another type fails instead of being stored as it is. */
 static int
@@ -348,10 +374,16 @@ create_table(struct store *s, jv row, struct outcome *out)
 	int i, n = jv_array_length(jv_copy(columns)), rc, code;
 	size_t k;
 
-	code = n == 0 ? fail_data(out,
-			    "cannot create table %s from an empty object",
-			    s->cfg.table)
-		      : check_names(columns, out);
+	if (n == 0) {
+		/* An empty row fits a table that exists, as DEFAULT VALUES. */
+		jv_free(columns);
+		if (check_table(s, out) == 0)
+			return 0;
+		return fail_data(out,
+		    "cannot create table %s from an empty object",
+		    s->cfg.table);
+	}
+	code = check_names(columns, out);
 	if (code == 0)
 		code = check_keys(s, row, out);
 	if (code != 0) {
@@ -381,32 +413,6 @@ create_table(struct store *s, jv row, struct outcome *out)
 	jv_free(sql);
 	jv_free(columns);
 	return rc == SQLITE_OK ? 0 : fail(s, rc, "create table", out);
-}
-
-static int
-check_table(struct store *s, struct outcome *out)
-{
-	static const char query[] =
-	    "SELECT 1 FROM sqlite_master WHERE "
-	    "type IN ('table', 'view') AND name = ?1 COLLATE NOCASE";
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = sqlite3_prepare_v2(s->db, query, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return fail(s, rc, "sqlite_master", out);
-	sqlite3_bind_text(st, 1, s->cfg.table, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc != SQLITE_DONE)
-		return fail(s, rc, "sqlite_master", out);
-	snprintf(out->reason, sizeof(out->reason),
-	    "table %s not found in %s: create it, or pass --create",
-	    s->cfg.table, s->cfg.db);
-	out->exit = EX_SOFTWARE;
-	return EX_SOFTWARE;
 }
 
 /* Appends the upsert clause: every column but the keys takes the value

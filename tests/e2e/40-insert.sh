@@ -167,6 +167,16 @@ out=$(whook-insert --db fit.db -t t <in 2>/dev/null)
 check_eq "misfits dropped without outcomes" "$(printf '%s\n' "$out" |
     grep -c '"$last":{"table"')" 2
 
+# An empty object is a row of default values, or no table to create.
+sql def.db 'CREATE TABLE d (x INTEGER DEFAULT 5)'
+envelope d1 '{}' >in
+whook-insert --db def.db -t d -c <in >/dev/null
+check_eq "empty object exit" "$?" 0
+check_eq "empty object defaults" "$(sql def.db 'SELECT x FROM d')" 5
+out=$(WHOOK_OUTCOMES=1 whook-insert --db def.db -t new -c <in 2>/dev/null)
+check_match "empty object creates nothing" "$out" \
+    "cannot create table new from an empty object"
+
 # A missing table without --create is an error naming it.
 envelope h1 '{"a":1}' >in
 out=$(WHOOK_OUTCOMES=1 whook-insert --db fit.db -t nosuch <in 2>err)
