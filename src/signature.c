@@ -491,8 +491,7 @@ read_prefixed(const struct sigscheme *s, struct request *rq, const char *name,
 		bad = base64_decode_exact(v, d->sig[0], s->maclen) == -1;
 	if (bad) {
 		snprintf(reason, len,
-		    "bad format: header %s is not "
-		    "\"%s\" and a %s %s digest",
+		    "bad format: header %s is not \"%s\" and a %s %s digest",
 		    name, prefix, enc == ENC_HEX ? "hex" : "base64", s->digest);
 		return -1;
 	}
@@ -542,35 +541,44 @@ read_slack(const struct sigscheme *s, struct request *rq, struct signed_data *d,
 	    s, rq, "X-Slack-Signature", "v0=", ENC_HEX, d, reason, len);
 }
 
+static int
+signature_room(const struct signed_data *d, char *reason, size_t len)
+{
+	if (d->nsig < SIG_MAX)
+		return 0;
+	snprintf(reason, len, "bad format: more than %d signatures", SIG_MAX);
+	return -1;
+}
+
 /* Takes one "key=value" entry of Stripe-Signature: t, or a v1 digest.
  * Other keys such as v0 are skipped. */
 static int
 stripe_entry(const struct sigscheme *s, struct span entry,
     struct signed_data *d, char *reason, size_t len)
 {
-	struct span key = span_trim(span_next(&entry, '='));
+	struct span key;
 
-	if (entry.p == key.p + key.n) {
+	if (memchr(entry.p, '=', entry.n) == NULL) {
 		snprintf(reason, len,
-		    "bad format: Stripe-Signature entry "
-		    "without \"=\"");
+		    "bad format: Stripe-Signature entry without \"=\"");
 		return -1;
 	}
+	key = span_trim(span_next(&entry, '='));
 	entry = span_trim(entry);
 	if (span_eq(key, "t")) {
 		if (d->ts.p != NULL) {
 			snprintf(reason, len,
-			    "bad format: Stripe-Signature "
-			    "has two t= entries");
+			    "bad format: Stripe-Signature has two t= entries");
 			return -1;
 		}
 		d->ts = entry;
 	} else if (span_eq(key, "v1")) {
-		if (d->nsig == SIG_MAX ||
-		    hex_decode(entry, d->sig[d->nsig], s->maclen) == -1) {
+		if (signature_room(d, reason, len) == -1)
+			return -1;
+		if (hex_decode(entry, d->sig[d->nsig], s->maclen) == -1) {
 			snprintf(reason, len,
-			    "bad format: Stripe-Signature "
-			    "v1 is not a hex SHA256 digest");
+			    "bad format: Stripe-Signature v1 "
+			    "is not a hex SHA256 digest");
 			return -1;
 		}
 		d->nsig++;
@@ -591,8 +599,7 @@ read_stripe(const struct sigscheme *s, struct request *rq,
 			return -1;
 	if (d->ts.p == NULL || d->nsig == 0) {
 		snprintf(reason, len,
-		    "bad format: Stripe-Signature has no "
-		    "%s entry",
+		    "bad format: Stripe-Signature has no %s entry",
 		    d->ts.p == NULL ? "t=" : "v1=");
 		return -1;
 	}
@@ -614,22 +621,20 @@ stdwh_signatures(const struct sigscheme *s, struct span list, const char *name,
 		entry = span_next(&list, ' ');
 		if (entry.n == 0)
 			continue;
-		version = span_next(&entry, ',');
-		if (entry.p == version.p + version.n) {
+		if (memchr(entry.p, ',', entry.n) == NULL) {
 			snprintf(reason, len,
-			    "bad format: %s entry without "
-			    "\",\"",
-			    name);
+			    "bad format: %s entry without \",\"", name);
 			return -1;
 		}
+		version = span_next(&entry, ',');
 		if (!span_eq(version, "v1"))
 			continue;
-		if (d->nsig == SIG_MAX ||
-		    base64_decode_exact(entry, d->sig[d->nsig], s->maclen) ==
-			-1) {
+		if (signature_room(d, reason, len) == -1)
+			return -1;
+		if (base64_decode_exact(entry, d->sig[d->nsig], s->maclen) ==
+		    -1) {
 			snprintf(reason, len,
-			    "bad format: %s v1 is not a "
-			    "base64 SHA256 digest",
+			    "bad format: %s v1 is not a base64 SHA256 digest",
 			    name);
 			return -1;
 		}
@@ -742,8 +747,7 @@ twilio_text(const struct sigscheme *s, struct request *rq, jv *text,
 			*text = jv_string_concat(*text, value);
 		} else {
 			snprintf(reason, len,
-			    "bad format: form field %s is "
-			    "not one string",
+			    "bad format: form field %s is not one string",
 			    jv_string_value(key));
 			jv_free(key);
 			jv_free(value);
@@ -799,15 +803,13 @@ check_timestamp(struct span ts, long long now, long long tolerance,
 
 	if (ts.n == 0 || ts.n > 15) {
 		snprintf(reason, len,
-		    "bad format: timestamp is not a number "
-		    "of seconds");
+		    "bad format: timestamp is not a number of seconds");
 		return -1;
 	}
 	for (i = 0; i < ts.n; i++) {
 		if (ts.p[i] < '0' || ts.p[i] > '9') {
 			snprintf(reason, len,
-			    "bad format: timestamp is not a "
-			    "number of seconds");
+			    "bad format: timestamp is not a number of seconds");
 			return -1;
 		}
 		t = t * 10 + (ts.p[i] - '0');
@@ -815,8 +817,7 @@ check_timestamp(struct span ts, long long now, long long tolerance,
 	age = now - t;
 	if (tolerance > 0 && (age > tolerance || -age > tolerance)) {
 		snprintf(reason, len,
-		    "stale timestamp: %lld s %s, tolerance "
-		    "%lld s",
+		    "stale timestamp: %lld s %s, tolerance %lld s",
 		    age < 0 ? -age : age, age < 0 ? "in the future" : "old",
 		    tolerance);
 		return -1;
@@ -861,8 +862,7 @@ match_any(const struct sigscheme *s, const struct signed_data *d,
 		if (rc == -1) {
 			snprintf(reason, len, "bad secret: secret %zu %s",
 			    i + 1,
-			    s->kind == SCHEME_STDWH ? "is not whsec_ and "
-						      "base64"
+			    s->kind == SCHEME_STDWH ? "is not whsec_ and base64"
 						    : "cannot key an HMAC");
 			return -1;
 		}

@@ -2,10 +2,10 @@
  * Tests of signature.c: fixed vectors for every scheme, the failure
  * reasons, signing, random header bytes, and the signature cases of the
  * request corpus ($WHOOK_CORPUS, by default the corpus folder beside the
- * repository) when it exists.  Each
- * expected digest was computed with python3's hmac module, the GitHub one
- * also with `openssl dgst -sha256 -hmac`.  The GitHub and Standard
- * Webhooks vectors are the ones those senders publish.
+ * repository) when it exists.  Each expected digest was computed with
+ * python3's hmac module, the GitHub one also with `openssl dgst -sha256
+ * -hmac`.  The GitHub and Standard Webhooks vectors are the ones those
+ * senders publish.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -228,8 +228,24 @@ test_stripe_format(void)
 	stripe("t=1700000000,v1=" ST_SIG ",garbage", ST_BODY, 1700000100,
 	    300, r);
 	CHECK("stripe entry without = is bad", starts(r, "bad format"));
+	stripe("t=1700000000,v1=" ST_SIG ", garbage ", ST_BODY, 1700000100,
+	    300, r);
+	CHECK("stripe blank after entry is bad", starts(r, "bad format"));
 	stripe("t=1700000000,v1=abc", ST_BODY, 1700000100, 300, r);
 	CHECK("stripe short v1 is bad format", starts(r, "bad format"));
+	{
+		char many[17 * 68 + 16] = "t=1700000000";
+		int i;
+
+		for (i = 0; i < 17; i++)
+			strcat(many, ",v1=" ST_SIG);
+		stripe(many, ST_BODY, 1700000100, 300, r);
+		CHECK_STR("stripe 17 v1 entries are too many", r,
+		    "bad format: more than 16 signatures");
+		many[strlen(many) - strlen(",v1=" ST_SIG)] = '\0';
+		CHECK("stripe 16 v1 entries pass", stripe(many, ST_BODY,
+		    1700000100, 300, r) == 0);
+	}
 	stripe("", ST_BODY, 1700000100, 300, r);
 	CHECK("stripe empty header is bad format", starts(r, "bad format"));
 	verify1("stripe", trigger_new(ST_BODY, NULL), ST_SECRET, 0, 0, r);
