@@ -190,8 +190,8 @@ struct secret {
 	size_t len;
 };
 struct sigscheme;
-/* SPEC: github, stripe, slack, shopify, standard-webhooks, or
- * hmac-sha256:HEADER[:PREFIX][:hex|base64] (likewise sha1, sha512). */
+/* SPEC: github, stripe, slack, shopify, standard-webhooks, twilio:URL,
+ * or hmac-sha256:HEADER[:PREFIX][:hex|base64] (likewise sha1, sha512). */
 struct sigscheme *signature_scheme(const char *spec, char *why,
     size_t whylen);
 void signature_scheme_free(struct sigscheme *s);
@@ -199,8 +199,8 @@ void signature_scheme_free(struct sigscheme *s);
  * Verifies the signature in TRIGGER (borrowed: the envelope's $trigger,
  * its lowercased headers and raw or raw_base64) against any of the
  * secrets.  Returns 0, or 1 with *reason naming the failed check
- * (missing header, bad format, stale timestamp, mismatch) and never a
- * secret or a computed signature.  TOLERANCE 0 turns the clock check off.
+ * (missing header, bad format, stale timestamp, bad secret, mismatch) and
+ * never a secret or a signature.  TOLERANCE 0 turns the clock check off.
  */
 int signature_verify(const struct sigscheme *s, jv trigger,
     const struct secret *secrets, size_t nsecrets, long long now,
@@ -209,7 +209,8 @@ int signature_verify(const struct sigscheme *s, jv trigger,
  * Computes the headers S's sender sends with BODY, as "Name: value"
  * strings stored in headers[0..3] (malloc'd, NULL after the last).  ID is
  * the webhook-id for standard-webhooks (NULL: one is generated).
- * Returns 0, or -1 with *why set.
+ * Returns 0, or -1 with *why set and every slot NULL.  The twilio:URL
+ * scheme cannot sign.
  */
 int signature_sign(const struct sigscheme *s, const struct secret *secret,
     const char *body, size_t len, long long timestamp, const char *id,
