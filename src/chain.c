@@ -118,7 +118,7 @@ chain_build(const struct flowfile *ff, int *status)
 			c->self.batch_ms = c->stages[i].batch_ms;
 		}
 	}
-	c->self.name = c->n > 0 ? c->names[c->n - 1] : "whook-run";
+	c->self.name = c->n > 0 ? c->names[0] : "whook-run";
 	c->self.process = chain_process;
 	c->self.ctx = c;
 	return c;

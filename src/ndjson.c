@@ -261,6 +261,8 @@ process_line(struct stage *st, struct batch *b, const char *line, size_t n,
 
 	env = json_parse(line, n);
 	if (!jv_is_valid(env)) {
+		/* In a chain the message belongs to the first program. */
+		msg_init(st->name);
 		msg = jv_invalid_get_msg(env);
 		msg_error("stdin:%lu: invalid JSON: %s", lineno,
 		    jv_get_kind(msg) == JV_KIND_STRING ?
@@ -269,6 +271,7 @@ process_line(struct stage *st, struct batch *b, const char *line, size_t n,
 		return EX_DATAERR;
 	}
 	if (jv_get_kind(env) != JV_KIND_OBJECT) {
+		msg_init(st->name);
 		msg_error("stdin:%lu: invalid envelope: not a JSON object",
 		    lineno);
 		jv_free(env);
