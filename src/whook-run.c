@@ -51,12 +51,12 @@ main(int argc, char *argv[])
 	}
 	if (flowfile_load(argv[optind], &ff, why, sizeof(why)) == -1) {
 		msg_error("%s: %s", argv[optind], why);
-		return EX_USAGE;
+		return stage_fail_all("whook-run", EX_USAGE);
 	}
 	c = chain_build(&ff, &status);
 	if (c == NULL) {
 		flowfile_free(&ff);
-		return status;
+		return stage_fail_all("whook-run", status);
 	}
 	status = chain_status(c, ndjson_run(chain_stage(c), STDIN_FILENO,
 	    stdout));

@@ -130,6 +130,7 @@ int map_stage(struct stage *st, int argc, char *argv[]);
 int insert_stage(struct stage *st, int argc, char *argv[]);
 int stage_main(const char *prog, int (*build)(struct stage *, int, char **),
     int argc, char *argv[]);
+int stage_fail_all(const char *name, int code);
 
 /*
  * flowfile.c, chain.c: a flow file made only of whook programs, one

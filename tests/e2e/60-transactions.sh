@@ -19,6 +19,7 @@ start_endpoint() {
 	PORT=$(free_port)
 	if [ "$mode" = inetd ]; then
 		WHOOK_DB=$db spawn systemd-socket-activate --inetd -a \
+		    -E CREDENTIALS_DIRECTORY -E WHOOK_DB -E PATH \
 		    -l "127.0.0.1:$PORT" "$BIN/whook-listen" \
 		    --flows "$ROOT/flows.d" --max-body 4096 "$@" 2>"$log"
 	else
