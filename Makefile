@@ -41,7 +41,7 @@ MANS = man/whook.7 man/whook-listen.1 man/whook-check.1 man/whook-map.1 \
 COMMON = src/msg.o src/secret.o src/json.o src/path.o src/envelope.o \
 	src/ndjson.o src/stage.o
 # One line a program: the objects only it needs.
-LISTEN_OBJS = src/http.o src/flow.o src/recvlog.o
+LISTEN_OBJS = src/http.o src/flow.o src/listen-trigger.o src/recvlog.o
 CHECK_OBJS = src/check.o src/rule.o src/signature.o src/jqprog.o
 MAP_OBJS = src/map.o src/template.o src/jqprog.o
 INSERT_OBJS = src/insert.o src/store.o

@@ -1,0 +1,586 @@
+/*
+ * The HTTP side of whook-listen, with libmicrohttpd: a thread per
+ * connection, a request's limits checked from its headers before the body
+ * is read, the envelope built once the body is complete, and the response
+ * status taken from the flow (or from writing the envelope to stdout).  Every
+ * request gets one log line when it completes.  A jv value never leaves
+ * the connection's thread: an --async flow gets the envelope as text.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "whook.h"
+
+#define OUTPUT_SLACK (1024 * 1024)
+
+struct http_server {
+	const struct listen_config *cfg;
+	struct MHD_Daemon *daemon;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	int active;	/* requests not yet completed */
+	int background; /* --async flows still running */
+	int closed;	/* inetd mode: the connection is gone */
+};
+
+struct request {
+	struct http_server *srv;
+	char id[TRIGGER_ID_LEN + 1];
+	char received_at[32];
+	char method[16];
+	char remote[128];
+	char *path;
+	char *body;
+	size_t len, cap;
+	int begun, too_large, status;
+	long long start_ms;
+};
+
+/* A flow that --async finishes after the response.  Only text crosses the
+ * thread boundary. */
+struct job {
+	struct http_server *srv;
+	struct flow_proc proc;
+	char id[TRIGGER_ID_LEN + 1];
+	char *line;
+	size_t len;
+};
+
+static pthread_mutex_t stdout_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+count(struct http_server *srv, int *counter, int delta)
+{
+	pthread_mutex_lock(&srv->lock);
+	*counter += delta;
+	pthread_cond_broadcast(&srv->changed);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static size_t
+max_output(const struct listen_config *cfg)
+{
+	/* An outcome carries the body twice (body and raw) and more. */
+	if (cfg->max_body > (SIZE_MAX - OUTPUT_SLACK) / 4)
+		return SIZE_MAX;
+	return cfg->max_body * 4 + OUTPUT_SLACK;
+}
+
+static void
+http_logger(void *cls, const char *fmt, va_list ap)
+{
+	char line[1024];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	msg_warn("libmicrohttpd: %s", line);
+}
+
+static void
+format_remote(struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+	const struct sockaddr *sa;
+	socklen_t salen;
+
+	snprintf(buf, len, "-");
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	sa = ci->client_addr;
+	salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					  : sizeof(struct sockaddr_in);
+	if (getnameinfo(sa, salen, host, sizeof(host), port, sizeof(port),
+		NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return;
+	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+	    host, port);
+}
+
+/* Receives the request line's URI as received, before any decoding.  What
+ * it returns is the request's context in the other callbacks. */
+static void *
+http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_server *srv = cls;
+	struct request *rq = calloc(1, sizeof(*rq));
+	struct timespec ts;
+
+	if (rq == NULL)
+		return NULL;
+	rq->srv = srv;
+	rq->start_ms = now_ms();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	trigger_time(
+	    rq->received_at, sizeof(rq->received_at), ts.tv_sec, ts.tv_nsec);
+	if (trigger_new_id(rq->id) == -1)
+		snprintf(rq->id, sizeof(rq->id), "-");
+	rq->path = strndup(uri, strcspn(uri, "?"));
+	snprintf(rq->method, sizeof(rq->method), "-");
+	format_remote(conn, rq->remote, sizeof(rq->remote));
+	count(srv, &srv->active, 1);
+	return rq;
+}
+
+static void
+http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *srv = cls;
+	struct request *rq = *con_cls;
+	char status[16];
+
+	(void)conn;
+	if (rq == NULL)
+		return;
+	if (rq->status == 0 && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		msg_warn("%s: request ended without an answer: %s", rq->id,
+		    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+			? "read timed out"
+			: "connection closed or invalid");
+	/* libmicrohttpd sends its own response to some malformed requests,
+	 * so those have no status here. */
+	snprintf(status, sizeof(status), rq->status ? "%d" : "-", rq->status);
+	msg_info("%s %s %s %s %lld ms %zu bytes %s", rq->id, rq->method,
+	    rq->path ? rq->path : "-", status, now_ms() - rq->start_ms, rq->len,
+	    rq->remote);
+	free(rq->path);
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+	count(srv, &srv->active, -1);
+}
+
+static void
+http_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+
+	(void)conn;
+	(void)socket_ctx;
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	srv->closed = 1;
+	pthread_cond_broadcast(&srv->changed);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* Queues the response: BODY, or {"id":...,"status":N} when BODY is NULL. */
+static enum MHD_Result
+reply(struct MHD_Connection *conn, struct request *rq, int status,
+    const char *body, size_t len, const char *ctype)
+{
+	const struct listen_config *cfg = rq->srv->cfg;
+	struct MHD_Response *resp;
+	char small[128], allow[256] = "";
+	enum MHD_Result ret;
+	size_t i;
+
+	if (body == NULL) {
+		len = snprintf(small, sizeof(small),
+		    "{\"id\":\"%s\",\"status\":%d}\n", rq->id, status);
+		body = small;
+		ctype = "application/json";
+	}
+	resp = MHD_create_response_from_buffer(
+	    len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	for (i = 0; status == 405 && i < cfg->nmethods; i++)
+		snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow),
+		    "%s%s", i ? ", " : "", cfg->methods[i]);
+	if (status == 405)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	rq->status = status;
+	return ret;
+}
+
+static int
+method_allowed(const struct listen_config *cfg, const char *method)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nmethods; i++)
+		if (strcmp(cfg->methods[i], method) == 0)
+			return 1;
+	return 0;
+}
+
+/* Reads Content-Length, which must be digits only. Returns 1 with *len,
+ * 0 when it is absent, -1 when it is invalid. */
+static int
+content_length(struct MHD_Connection *conn, unsigned long long *len)
+{
+	const char *v = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	if (v == NULL)
+		return 0;
+	if (v[0] == '\0' || v[strspn(v, "0123456789")] != '\0')
+		return -1;
+	errno = 0;
+	*len = strtoull(v, NULL, 10);
+	if (errno == ERANGE)
+		*len = ULLONG_MAX;
+	return 1;
+}
+
+/* Marks *first "" when the Content-Length fields differ. */
+static enum MHD_Result
+count_length(
+    void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	const char **first = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+		return MHD_YES;
+	if (*first == NULL)
+		*first = value;
+	else if (strcmp(*first, value ? value : "") != 0)
+		*first = "";
+	return MHD_YES;
+}
+
+/* Checks what the headers allow to check before the body is read. */
+static enum MHD_Result
+http_begin(struct MHD_Connection *conn, struct request *rq, const char *method)
+{
+	const struct listen_config *cfg = rq->srv->cfg;
+	char file[4096];
+	const char *enc, *first = NULL;
+	unsigned long long len;
+	int known;
+
+	snprintf(rq->method, sizeof(rq->method), "%s", method);
+	if (rq->path == NULL)
+		return reply(conn, rq, 500, NULL, 0, NULL);
+	if (cfg->flows != NULL &&
+	    flow_resolve(cfg->flows, rq->path, file, sizeof(file)) == -1)
+		return reply(conn, rq, 404, NULL, 0, NULL);
+	if (!method_allowed(cfg, method))
+		return reply(conn, rq, 405, NULL, 0, NULL);
+	enc = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+	if (enc != NULL && strcasecmp(enc, "identity") != 0)
+		return reply(conn, rq, 415, NULL, 0, NULL);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &first);
+	known = content_length(conn, &len);
+	if ((first != NULL && first[0] == '\0') || known == -1)
+		return reply(conn, rq, 400, NULL, 0, NULL);
+	if (known == 1 && len > cfg->max_body)
+		return reply(conn, rq, 413, NULL, 0, NULL);
+	return MHD_YES;
+}
+
+/* Keeps the body up to --max-body and drops what comes beyond. */
+static void
+http_append(struct request *rq, const char *data, size_t size)
+{
+	size_t cap;
+	char *grown;
+
+	if (rq->too_large || rq->len + size > rq->srv->cfg->max_body) {
+		rq->too_large = 1;
+		return;
+	}
+	if (rq->len + size + 1 > rq->cap) {
+		cap = rq->cap ? rq->cap : 4096;
+		while (cap < rq->len + size + 1)
+			cap *= 2;
+		grown = realloc(rq->body, cap);
+		if (grown == NULL) {
+			rq->too_large = 1;
+			return;
+		}
+		rq->body = grown;
+		rq->cap = cap;
+	}
+	memcpy(rq->body + rq->len, data, size);
+	rq->len += size;
+	rq->body[rq->len] = '\0';
+}
+
+/* Writes the envelope on standard output, one line, flushed. */
+static int
+write_stdout(const char *line, size_t len)
+{
+	int ok;
+
+	pthread_mutex_lock(&stdout_lock);
+	fwrite(line, 1, len, stdout);
+	putchar('\n');
+	ok = fflush(stdout) == 0 && !ferror(stdout);
+	pthread_mutex_unlock(&stdout_lock);
+	return ok ? 200 : 500;
+}
+
+static void *
+job_run(void *arg)
+{
+	struct job *job = arg;
+	const struct listen_config *cfg = job->srv->cfg;
+	struct flow_result r;
+	char *body;
+	size_t blen;
+	const char *ctype;
+	int status;
+
+	flow_finish(
+	    &job->proc, job->line, job->len, cfg->timeout, max_output(cfg), &r);
+	status = r.timed_out ? 504
+			     : flow_status(&r, job->id, RESPOND_STATUS, &body,
+				   &blen, &ctype);
+	msg_info("%s flow finished: status %d, exit %d%s", job->id, status,
+	    r.exit, r.timed_out ? ", timed out" : "");
+	free(r.output);
+	free(job->line);
+	count(job->srv, &job->srv->background, -1);
+	free(job);
+	return NULL;
+}
+
+/* Hands the running flow to a thread of its own. Returns 202, or 500. */
+static int
+run_async(struct request *rq, struct flow_proc *proc, char *line, size_t len)
+{
+	struct job *job = calloc(1, sizeof(*job));
+	pthread_t t;
+
+	if (job == NULL)
+		return 500;
+	job->srv = rq->srv;
+	job->proc = *proc;
+	memcpy(job->id, rq->id, sizeof(job->id));
+	job->line = line;
+	job->len = len;
+	count(rq->srv, &rq->srv->background, 1);
+	if (pthread_create(&t, NULL, job_run, job) != 0) {
+		count(rq->srv, &rq->srv->background, -1);
+		free(job);
+		return 500;
+	}
+	pthread_detach(t);
+	return 202;
+}
+
+/* Runs the flow for LINE and responds with its outcome's status. */
+static enum MHD_Result
+run_flow(
+    struct MHD_Connection *conn, struct request *rq, char *line, size_t len)
+{
+	const struct listen_config *cfg = rq->srv->cfg;
+	char file[4096], why[512], *argv[2] = {file, NULL}, *body = NULL;
+	struct flow_proc proc;
+	struct flow_result r;
+	const char *ctype = NULL;
+	size_t blen = 0;
+	int status;
+	enum MHD_Result ret;
+
+	if (cfg->flows != NULL)
+		flow_resolve(cfg->flows, rq->path, file, sizeof(file));
+	if (flow_start(cfg->flows ? argv : cfg->command, cfg->flows == NULL,
+		&proc, why, sizeof(why)) == -1) {
+		msg_error("%s: flow could not start: %s", rq->id, why);
+		free(line);
+		return reply(conn, rq, 500, NULL, 0, NULL);
+	}
+	if (cfg->async) {
+		status = run_async(rq, &proc, line, len);
+		return reply(conn, rq, status, NULL, 0, NULL);
+	}
+	flow_finish(&proc, line, len, cfg->timeout, max_output(cfg), &r);
+	free(line);
+	if (r.timed_out) {
+		msg_error(
+		    "%s: flow timed out after %u s", rq->id, cfg->timeout);
+		status = 504;
+	} else {
+		status =
+		    flow_status(&r, rq->id, cfg->respond, &body, &blen, &ctype);
+	}
+	ret = reply(conn, rq, status, body, blen, ctype);
+	free(body);
+	free(r.output);
+	return ret;
+}
+
+static char *
+envelope_line(jv trigger, size_t *len)
+{
+	jv env = jv_object_set(jv_object(), jv_string("$trigger"), trigger);
+	jv text = json_dump(env);
+	char *line;
+
+	*len = jv_string_length_bytes(jv_copy(text));
+	line = malloc(*len + 1);
+	if (line != NULL)
+		memcpy(line, jv_string_value(text), *len + 1);
+	jv_free(text);
+	return line;
+}
+
+/* Builds the envelope of the complete request and responds to it. */
+static enum MHD_Result
+http_finish(struct MHD_Connection *conn, struct request *rq)
+{
+	struct trigger_request tr = {rq->id, rq->received_at, rq->method,
+	    rq->path, rq->body ? rq->body : "", rq->len, rq->remote};
+	const struct listen_config *cfg = rq->srv->cfg;
+	jv trigger, msg;
+	char *line;
+	size_t len;
+	int status;
+
+	if (rq->too_large)
+		return reply(conn, rq, 413, NULL, 0, NULL);
+	trigger = trigger_build(conn, &tr);
+	if (!jv_is_valid(trigger)) {
+		msg = jv_invalid_get_msg(trigger);
+		msg_warn("%s: %s", rq->id,
+		    jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg)
+						       : "invalid body");
+		jv_free(msg);
+		return reply(conn, rq, 400, NULL, 0, NULL);
+	}
+	line = envelope_line(trigger, &len);
+	if (line == NULL)
+		return reply(conn, rq, 500, NULL, 0, NULL);
+	if (cfg->flows != NULL || cfg->command != NULL)
+		return run_flow(conn, rq, line, len);
+	status = write_stdout(line, len);
+	if (status != 200)
+		msg_error("%s: stdout: write failed", rq->id);
+	free(line);
+	return reply(conn, rq, status, NULL, 0, NULL);
+}
+
+static enum MHD_Result
+http_access(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **con_cls)
+{
+	struct request *rq = *con_cls;
+
+	(void)cls;
+	(void)url;
+	(void)version;
+	if (rq == NULL)
+		return MHD_NO;
+	if (!rq->begun) {
+		rq->begun = 1;
+		return http_begin(conn, rq, method);
+	}
+	if (*upload_size > 0) {
+		http_append(rq, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return http_finish(conn, rq);
+}
+
+struct http_server *
+http_start(const struct listen_config *cfg, int listenfd)
+{
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+	if (srv == NULL)
+		return NULL;
+	srv->cfg = cfg;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->changed, NULL);
+	if (listenfd == -1)
+		flags |= MHD_USE_NO_LISTEN_SOCKET;
+	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->read_timeout,
+	    MHD_OPTION_URI_LOG_CALLBACK, http_uri, srv,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_connection, srv,
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
+	    listenfd == -1 ? MHD_OPTION_END : MHD_OPTION_LISTEN_SOCKET,
+	    listenfd, MHD_OPTION_END);
+	if (srv->daemon == NULL) {
+		msg_error("libmicrohttpd: server could not start");
+		free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+int
+http_serve_inetd(struct http_server *srv, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == -1)
+		return -1;
+	if (MHD_add_connection(
+		srv->daemon, fd, (struct sockaddr *)&ss, sslen) != MHD_YES)
+		return -1;
+	pthread_mutex_lock(&srv->lock);
+	while (!srv->closed)
+		pthread_cond_wait(&srv->changed, &srv->lock);
+	pthread_mutex_unlock(&srv->lock);
+	return 0;
+}
+
+void
+http_stop(struct http_server *srv, unsigned grace)
+{
+	struct timespec until;
+	int busy = 1;
+	MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += grace;
+	pthread_mutex_lock(&srv->lock);
+	while ((srv->active > 0 || srv->background > 0) && busy)
+		busy = pthread_cond_timedwait(
+			   &srv->changed, &srv->lock, &until) == 0;
+	if (srv->active > 0 || srv->background > 0)
+		msg_warn("stopping with %d requests and %d flows in progress",
+		    srv->active, srv->background);
+	pthread_mutex_unlock(&srv->lock);
+	MHD_stop_daemon(srv->daemon);
+	free(srv);
+}

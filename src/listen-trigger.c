@@ -1,0 +1,497 @@
+/*
+ * The $trigger of an envelope, built from one request that libmicrohttpd
+ * has parsed.  It holds a ULID id, the time received, method, raw path,
+ * decoded query, lowercased headers and the body by content type.  The
+ * exact body bytes go in raw when they are valid UTF-8, else raw_base64.
+ * A JSON body that does not parse, or a form that libmicrohttpd's post
+ * processor rejects, gives no trigger, and the caller responds 400.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "whook.h"
+
+#define FORM_BUFFER 65536
+
+enum body_kind {
+	BODY_NONE,
+	BODY_JSON,
+	BODY_URLENCODED,
+	BODY_MULTIPART,
+	BODY_TEXT
+};
+
+/* One field of a form body as the post processor hands it over. */
+struct form {
+	jv fields;
+	char *key, *filename, *ctype;
+	char *data;
+	size_t len, cap;
+	int failed;
+};
+
+static int
+ulid_bit(const unsigned char b[16], int k)
+{
+	if (k < 0)
+		return 0;
+	return (b[k / 8] >> (7 - k % 8)) & 1;
+}
+
+/* Encodes a ULID: 48 bits of milliseconds and 80 random bits, 128 bits
+ * in all, as 26 Crockford base32 digits, the first holding 3 bits. */
+void
+trigger_ulid(char out[TRIGGER_ID_LEN + 1], unsigned long long ms,
+    const unsigned char random[10])
+{
+	static const char digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	unsigned char b[16];
+	int i, j, v;
+
+	for (i = 0; i < 6; i++)
+		b[i] = (ms >> (40 - 8 * i)) & 0xff;
+	memcpy(b + 6, random, 10);
+	for (i = 0; i < TRIGGER_ID_LEN; i++) {
+		v = 0;
+		for (j = 0; j < 5; j++)
+			v = v << 1 | ulid_bit(b, 5 * i - 2 + j);
+		out[i] = digits[v];
+	}
+	out[TRIGGER_ID_LEN] = '\0';
+}
+
+int
+trigger_new_id(char out[TRIGGER_ID_LEN + 1])
+{
+	unsigned char random[10];
+	struct timespec now;
+
+	if (RAND_bytes(random, sizeof(random)) != 1)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &now);
+	trigger_ulid(out,
+	    (unsigned long long)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+	    random);
+	return 0;
+}
+
+/* Formats a time as RFC 3339 UTC with milliseconds. */
+void
+trigger_time(char *buf, size_t len, long long sec, long nsec)
+{
+	struct tm tm;
+	time_t t = (time_t)sec;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03ldZ", nsec / 1000000);
+}
+
+static const char *
+skip_space(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* Stores the media type of a Content-Type value, lowercased, in TYPE.
+ * Returns 0, or -1 when there is none or it does not fit. */
+int
+trigger_media_type(const char *ctype, char *type, size_t len)
+{
+	size_t n = 0;
+
+	ctype = skip_space(ctype);
+	while (ctype[n] != '\0' && ctype[n] != ';' && ctype[n] != ' ' &&
+	       ctype[n] != '\t') {
+		if (n + 1 >= len)
+			return -1;
+		type[n] = ctype[n] >= 'A' && ctype[n] <= 'Z'
+			      ? ctype[n] + 'a' - 'A'
+			      : ctype[n];
+		n++;
+	}
+	type[n] = '\0';
+	return n > 0 ? 0 : -1;
+}
+
+/* Copies one parameter value, a token or a quoted string (RFC 9110
+ * section 5.6.6), from S into VALUE. Returns the end of it. */
+static const char *
+param_value(const char *s, char *value, size_t len, int *fits)
+{
+	size_t n = 0;
+	int quoted = *s == '"';
+
+	if (quoted)
+		s++;
+	for (; *s != '\0'; s++) {
+		if (quoted && *s == '"') {
+			s++;
+			break;
+		}
+		if (!quoted && (*s == ';' || *s == ' ' || *s == '\t'))
+			break;
+		if (quoted && *s == '\\' && s[1] != '\0')
+			s++;
+		if (n + 1 < len)
+			value[n++] = *s;
+		else
+			*fits = 0;
+	}
+	value[n] = '\0';
+	return s;
+}
+
+/* Finds parameter NAME (case-insensitive) of a Content-Type value and
+ * stores its value in VALUE. Returns 1, or 0 when it is absent or does
+ * not fit. */
+int
+trigger_param(const char *ctype, const char *name, char *value, size_t len)
+{
+	const char *s = strchr(ctype, ';'), *eq;
+	size_t nlen = strlen(name);
+	int fits, match;
+
+	while (s != NULL && *s == ';') {
+		s = skip_space(s + 1);
+		eq = strchr(s, '=');
+		if (eq == NULL)
+			return 0;
+		match =
+		    (size_t)(eq - s) == nlen && strncasecmp(s, name, nlen) == 0;
+		fits = 1;
+		s = param_value(eq + 1, value, len, &fits);
+		if (match)
+			return fits;
+		s = strchr(s, ';');
+	}
+	return 0;
+}
+
+static enum body_kind
+body_kind(const char *ctype)
+{
+	char type[256];
+	size_t n;
+
+	if (ctype == NULL || trigger_media_type(ctype, type, sizeof(type)))
+		return BODY_NONE;
+	n = strlen(type);
+	if (strcmp(type, "application/json") == 0 ||
+	    (n > 5 && strcmp(type + n - 5, "+json") == 0))
+		return BODY_JSON;
+	if (strcmp(type, "application/x-www-form-urlencoded") == 0)
+		return BODY_URLENCODED;
+	if (strcmp(type, "multipart/form-data") == 0)
+		return BODY_MULTIPART;
+	if (strncmp(type, "text/", 5) == 0)
+		return BODY_TEXT;
+	return BODY_NONE;
+}
+
+/* Sets KEY in OBJ to VALUE, or makes an array of every value in order
+ * when KEY repeats. */
+static jv
+object_add(jv obj, const char *key, jv value)
+{
+	jv old = jv_object_get(jv_copy(obj), jv_string(key));
+
+	if (!jv_is_valid(old)) {
+		jv_free(old);
+		return jv_object_set(obj, jv_string(key), value);
+	}
+	if (jv_get_kind(old) != JV_KIND_ARRAY)
+		old = jv_array_append(jv_array(), old);
+	old = jv_array_append(old, value);
+	return jv_object_set(obj, jv_string(key), old);
+}
+
+static jv
+base64(const char *data, size_t len)
+{
+	unsigned char *out = malloc(4 * ((len + 2) / 3) + 1);
+	jv s;
+
+	if (out == NULL)
+		return jv_invalid_with_msg(jv_string("out of memory"));
+	EVP_EncodeBlock(out, (const unsigned char *)data, (int)len);
+	s = jv_string((const char *)out);
+	free(out);
+	return s;
+}
+
+/* Adds the field collected so far, a string, or an object for a part
+ * that carries a file name. */
+static void
+form_flush(struct form *f)
+{
+	jv v;
+
+	if (f->key == NULL)
+		return;
+	if (f->filename != NULL) {
+		v = jv_object();
+		v = jv_object_set(
+		    v, jv_string("filename"), jv_string(f->filename));
+		v = jv_object_set(v, jv_string("content_type"),
+		    f->ctype ? jv_string(f->ctype) : jv_null());
+		v = jv_object_set(v, jv_string("size"), jv_number(f->len));
+		v = jv_object_set(
+		    v, jv_string("data"), base64(f->data, f->len));
+	} else {
+		v = jv_string_sized(f->data ? f->data : "", (int)f->len);
+	}
+	f->fields = object_add(f->fields, f->key, v);
+	free(f->key);
+	free(f->filename);
+	free(f->ctype);
+	f->key = f->filename = f->ctype = NULL;
+	f->len = 0;
+}
+
+static int
+form_append(struct form *f, const char *data, size_t size)
+{
+	char *grown;
+	size_t cap;
+
+	if (f->len + size <= f->cap)
+		goto copy;
+	cap = f->cap ? f->cap : 256;
+	while (cap < f->len + size)
+		cap *= 2;
+	grown = realloc(f->data, cap);
+	if (grown == NULL)
+		return -1;
+	f->data = grown;
+	f->cap = cap;
+copy:
+	if (size > 0)
+		memcpy(f->data + f->len, data, size);
+	f->len += size;
+	return 0;
+}
+
+static char *
+strdup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+/* The post processor calls this once for each piece of a field: OFF 0
+ * starts a new field, a larger OFF continues the current one. */
+static enum MHD_Result
+form_field(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *filename, const char *ctype, const char *encoding,
+    const char *data, uint64_t off, size_t size)
+{
+	struct form *f = cls;
+
+	(void)kind;
+	(void)encoding;
+	if (off == 0 || f->key == NULL || strcmp(f->key, key) != 0) {
+		form_flush(f);
+		f->key = strdup(key);
+		f->filename = strdup_or_null(filename);
+		f->ctype = strdup_or_null(ctype);
+		if (f->key == NULL) {
+			f->failed = 1;
+			return MHD_NO;
+		}
+	}
+	if (form_append(f, data, size) == -1) {
+		f->failed = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/*
+ * Returns whether the last field of a urlencoded body has no '='
+ * ("a=1&flag").  libmicrohttpd 0.9.75's post processor rejects such a
+ * body, which form encoders do send, so it gets a "=" appended, which
+ * gives that field the value "" as the WHATWG URL standard does.
+ */
+static int
+needs_equals(const char *body, size_t len)
+{
+	const char *amp = memrchr(body, '&', len);
+	const char *last = amp != NULL ? amp + 1 : body;
+	size_t n = body + len - last;
+
+	return n > 0 && memchr(last, '=', n) == NULL;
+}
+
+static jv
+body_form(
+    struct MHD_Connection *conn, const char *body, size_t len, int urlencoded)
+{
+	struct form f = {.fields = jv_object()};
+	struct MHD_PostProcessor *pp;
+	int ok;
+
+	if (len == 0) {
+		jv_free(f.fields);
+		return jv_object();
+	}
+	pp = MHD_create_post_processor(conn, FORM_BUFFER, form_field, &f);
+	if (pp == NULL) {
+		jv_free(f.fields);
+		return jv_invalid_with_msg(
+		    jv_string("invalid form body: "
+			      "unsupported content type"));
+	}
+	ok = MHD_post_process(pp, body, len) == MHD_YES;
+	if (ok && urlencoded && needs_equals(body, len))
+		ok = MHD_post_process(pp, "=", 1) == MHD_YES;
+	ok = MHD_destroy_post_processor(pp) == MHD_YES && ok && !f.failed;
+	form_flush(&f);
+	free(f.data);
+	if (!ok) {
+		jv_free(f.fields);
+		return jv_invalid_with_msg(jv_string("invalid form body"));
+	}
+	return f.fields;
+}
+
+static jv
+body_json(const char *body, size_t len)
+{
+	const char *why, *cut;
+	jv v, msg;
+
+	if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+		body += 3;
+		len -= 3;
+	}
+	if (len == 0)
+		return jv_null();
+	if (!utf8_valid(body, len))
+		return jv_invalid_with_msg(jv_string("invalid JSON body: "
+						     "invalid UTF-8"));
+	v = json_parse(body, len);
+	if (jv_is_valid(v))
+		return v;
+	msg = jv_invalid_get_msg(v);
+	/* jq 1.6 quotes the whole input after "(while parsing": a body
+	 * does not belong in a log line. */
+	why = jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg)
+						 : "parse error";
+	cut = strstr(why, " (while parsing");
+	if (cut == NULL)
+		cut = why + strlen(why);
+	v = jv_invalid_with_msg(
+	    jv_string_fmt("invalid JSON body: %.*s", (int)(cut - why), why));
+	jv_free(msg);
+	return v;
+}
+
+static jv
+body_value(struct MHD_Connection *conn, const struct trigger_request *rq)
+{
+	const char *ctype = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+	switch (body_kind(ctype)) {
+	case BODY_JSON:
+		return body_json(rq->body, rq->len);
+	case BODY_URLENCODED:
+	case BODY_MULTIPART:
+		return body_form(conn, rq->body, rq->len,
+		    body_kind(ctype) == BODY_URLENCODED);
+	case BODY_TEXT:
+		if (rq->len > 0 && utf8_valid(rq->body, rq->len))
+			return jv_string_sized(rq->body, (int)rq->len);
+		return jv_null();
+	default:
+		return jv_null();
+	}
+}
+
+/* Adds one header.  A bare CR or LF that the parser let through becomes
+ * a space, as RFC 9112 section 2.2 allows. */
+static enum MHD_Result
+add_header(
+    void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	jv *headers = cls, joined;
+	char *name = strdup(key), *val = strdup(value ? value : ""), *p;
+
+	(void)kind;
+	if (name == NULL || val == NULL)
+		goto done;
+	for (p = name; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p += 'a' - 'A';
+	for (p = val; *p != '\0'; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	joined = jv_object_get(jv_copy(*headers), jv_string(name));
+	if (jv_get_kind(joined) == JV_KIND_STRING) {
+		joined = jv_string_append_str(
+		    joined, strcmp(name, "cookie") == 0 ? "; " : ", ");
+		joined = jv_string_append_str(joined, val);
+	} else {
+		jv_free(joined);
+		joined = jv_string(val);
+	}
+	*headers = jv_object_set(*headers, jv_string(name), joined);
+done:
+	free(name);
+	free(val);
+	return MHD_YES;
+}
+
+static enum MHD_Result
+add_argument(
+    void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	jv *query = cls;
+
+	(void)kind;
+	*query = object_add(*query, key, jv_string(value ? value : ""));
+	return MHD_YES;
+}
+
+jv
+trigger_build(struct MHD_Connection *conn, const struct trigger_request *rq)
+{
+	jv t = jv_object(), headers = jv_object(), query = jv_object();
+	jv body = body_value(conn, rq);
+
+	if (!jv_is_valid(body)) {
+		jv_free(t);
+		jv_free(headers);
+		jv_free(query);
+		return body;
+	}
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header, &headers);
+	MHD_get_connection_values(
+	    conn, MHD_GET_ARGUMENT_KIND, add_argument, &query);
+	t = jv_object_set(t, jv_string("id"), jv_string(rq->id));
+	t = jv_object_set(
+	    t, jv_string("received_at"), jv_string(rq->received_at));
+	t = jv_object_set(t, jv_string("method"), jv_string(rq->method));
+	t = jv_object_set(t, jv_string("path"), jv_string(rq->path));
+	t = jv_object_set(t, jv_string("query"), query);
+	t = jv_object_set(t, jv_string("headers"), headers);
+	t = jv_object_set(t, jv_string("body"), body);
+	if (utf8_valid(rq->body, rq->len))
+		t = jv_object_set(t, jv_string("raw"),
+		    jv_string_sized(rq->body, (int)rq->len));
+	else
+		t = jv_object_set(
+		    t, jv_string("raw_base64"), base64(rq->body, rq->len));
+	t = jv_object_set(t, jv_string("remote"), jv_string(rq->remote));
+	return t;
+}

@@ -1,0 +1,394 @@
+/*
+ * whook-listen: HTTP in, envelopes out.  Serves the connection on stdin
+ * (inetd nowait, systemd Accept=yes), a socket passed in LISTEN_FDS
+ * (systemd Accept=no) or its own --listen socket.  Each request becomes
+ * one envelope, written to stdout or fed to a flow, and gets a response
+ * whose status the flow's outcome decides.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "whook.h"
+
+#define SD_LISTEN_FDS_START 3
+
+enum { OPT_MAX_HEADER = 256, OPT_READ_TIMEOUT, OPT_VERSION };
+
+static const struct option options[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"flows", required_argument, NULL, 'f'},
+    {"method", required_argument, NULL, 'm'},
+    {"max-body", required_argument, NULL, 'b'},
+    {"max-header", required_argument, NULL, OPT_MAX_HEADER},
+    {"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+    {"timeout", required_argument, NULL, 't'},
+    {"async", no_argument, NULL, 'a'},
+    {"respond", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION}, {NULL, 0, NULL, 0}};
+
+static void
+usage(FILE *f)
+{
+	static const char *const lines[] = {
+	    "usage: whook-listen [-a] [-b bytes] [-f dir] [-l [host:]port]",
+	    "           [-m method[,method...]] [-r status|last|output]",
+	    "           [-t seconds] [--max-header bytes]",
+	    "           [--read-timeout seconds] [-- command [arg ...]]",
+	    "       whook-listen -h | --version",
+	    "  -l, --listen [HOST:]PORT  listen there (host 127.0.0.1)",
+	    "  -f, --flows DIR           run the flow the path names in DIR",
+	    "  -m, --method M[,M...]     methods allowed (POST)",
+	    "  -b, --max-body BYTES      maximum body, k or M suffix (25M)",
+	    "      --max-header BYTES    memory for the header block (32k)",
+	    "      --read-timeout SECS   close an idle connection (10)",
+	    "  -t, --timeout SECS        time a flow may run (30)",
+	    "  -a, --async               answer 202 once the flow started",
+	    "  -r, --respond WHAT        body: status, last or output",
+	    "  -h, --help                print this help and exit",
+	    "      --version             print the version and exit",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		fprintf(f, "%s\n", lines[i]);
+}
+
+static int
+misuse(const char *what, const char *arg)
+{
+	if (arg != NULL)
+		msg_error("%s: %s", what, arg);
+	else
+		msg_error("%s", what);
+	usage(stderr);
+	return EX_USAGE;
+}
+
+/* Parses a decimal count with an optional k or M suffix (1024-based). */
+static int
+parse_size(const char *s, unsigned long long *v, int suffix)
+{
+	char *end;
+	unsigned long long n;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (suffix && (*end == 'k' || *end == 'K')) {
+		n *= 1024;
+		end++;
+	} else if (suffix && *end == 'M') {
+		n *= 1024 * 1024;
+		end++;
+	}
+	if (*end != '\0')
+		return -1;
+	*v = n;
+	return 0;
+}
+
+static int
+add_methods(struct listen_config *cfg, char *list)
+{
+	char *m, *save = NULL;
+
+	for (m = strtok_r(list, ",", &save); m != NULL;
+	     m = strtok_r(NULL, ",", &save)) {
+		if (cfg->nmethods == LISTEN_METHODS_MAX)
+			return -1;
+		cfg->methods[cfg->nmethods++] = m;
+	}
+	return 0;
+}
+
+static int
+parse_respond(const char *s, enum listen_respond *r)
+{
+	if (strcmp(s, "status") == 0)
+		*r = RESPOND_STATUS;
+	else if (strcmp(s, "last") == 0)
+		*r = RESPOND_LAST;
+	else if (strcmp(s, "output") == 0)
+		*r = RESPOND_OUTPUT;
+	else
+		return -1;
+	return 0;
+}
+
+/* Handles one option.  Returns STAGE_READY to go on, or an exit status. */
+static int
+option(struct listen_config *cfg, int c, const char **listen)
+{
+	unsigned long long v;
+
+	switch (c) {
+	case 'l':
+		*listen = optarg;
+		break;
+	case 'f':
+		cfg->flows = optarg;
+		break;
+	case 'm':
+		if (add_methods(cfg, optarg) == -1)
+			return misuse("--method: more than 16 methods", NULL);
+		break;
+	case 'b':
+		if (parse_size(optarg, &cfg->max_body, 1) == -1)
+			return misuse("--max-body: invalid size", optarg);
+		break;
+	case OPT_MAX_HEADER:
+		if (parse_size(optarg, &v, 1) == -1 || v < 1024 ||
+		    v > 64 * 1024 * 1024)
+			return misuse(
+			    "--max-header: invalid size (1k to 64M)", optarg);
+		cfg->max_header = v;
+		break;
+	case OPT_READ_TIMEOUT:
+	case 't':
+		if (parse_size(optarg, &v, 0) == -1 || v == 0 || v > 86400)
+			return misuse(
+			    "invalid timeout (1 to 86400 seconds)", optarg);
+		*(c == 't' ? &cfg->timeout : &cfg->read_timeout) = v;
+		break;
+	case 'a':
+		cfg->async = 1;
+		break;
+	case 'r':
+		if (parse_respond(optarg, &cfg->respond) == -1)
+			return misuse("--respond: expected status, last or "
+				      "output",
+			    optarg);
+		break;
+	case 'h':
+		usage(stdout);
+		return 0;
+	case OPT_VERSION:
+		msg_version();
+		return 0;
+	default:
+		usage(stderr);
+		return EX_USAGE;
+	}
+	return STAGE_READY;
+}
+
+static int
+parse_options(
+    struct listen_config *cfg, int argc, char *argv[], const char **listen)
+{
+	static char post[] = "POST";
+	int c, status;
+
+	while ((c = getopt_long(
+		    argc, argv, "+ab:f:hl:m:r:t:", options, NULL)) != -1) {
+		status = option(cfg, c, listen);
+		if (status != STAGE_READY)
+			return status;
+	}
+	if (optind < argc)
+		cfg->command = argv + optind;
+	if (cfg->command != NULL && cfg->flows != NULL)
+		return misuse("--flows and a command exclude each other", NULL);
+	if (cfg->nmethods == 0)
+		add_methods(cfg, post);
+	if (cfg->respond != RESPOND_STATUS && cfg->async)
+		return misuse("--respond needs the outcome, which --async "
+			      "does not wait for",
+		    NULL);
+	return STAGE_READY;
+}
+
+/* Opens the --listen socket: [HOST:]PORT or [IPV6]:PORT. */
+static int
+open_listener(const char *spec)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
+	struct addrinfo *ai;
+	char host[256] = "127.0.0.1";
+	const char *port = strrchr(spec, ':');
+	int fd, on = 1, err;
+
+	if (port != NULL) {
+		snprintf(host, sizeof(host), "%.*s", (int)(port - spec), spec);
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			memmove(host, host + 1, strlen(host));
+			host[strlen(host) - 1] = '\0';
+		}
+		port++;
+	} else {
+		port = spec;
+	}
+	err = getaddrinfo(host, port, &hints, &ai);
+	if (err != 0) {
+		msg_error("--listen: %s: %s", spec, gai_strerror(err));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd != -1)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (fd == -1 || bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+	    listen(fd, 128) == -1) {
+		msg_error("--listen: %s: %s", spec, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* Returns the socket systemd passed (LISTEN_FDS=1 for this process), or
+ * -1. */
+static int
+systemd_listener(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() ||
+	    strcmp(fds, "1") != 0)
+		return -1;
+	fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
+	return SD_LISTEN_FDS_START;
+}
+
+static int
+is_connected_socket(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), tlen;
+	int type;
+
+	tlen = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == -1 ||
+	    type != SOCK_STREAM)
+		return 0;
+	return getpeername(fd, (struct sockaddr *)&ss, &len) == 0;
+}
+
+/* Serves until SIGTERM or SIGINT, which every thread has blocked. */
+static int
+serve_listener(const struct listen_config *cfg, int fd, const char *where)
+{
+	struct http_server *srv;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	srv = http_start(cfg, fd);
+	if (srv == NULL)
+		return EX_UNAVAILABLE;
+	msg_info("listening on %s, %s %s", where,
+	    cfg->flows	   ? "flows in"
+	    : cfg->command ? "command"
+			   : "envelopes to",
+	    cfg->flows	   ? cfg->flows
+	    : cfg->command ? cfg->command[0]
+			   : "stdout");
+	sigwait(&set, &sig);
+	msg_info("stopping on signal %d", sig);
+	http_stop(srv, cfg->timeout + cfg->read_timeout);
+	return 0;
+}
+
+/* Serves the one connection on fd 0 and exits when it closes. */
+static int
+serve_inetd(const struct listen_config *cfg)
+{
+	struct http_server *srv;
+	struct stat st;
+	int null;
+
+	if (cfg->flows == NULL && cfg->command == NULL &&
+	    fstat(STDOUT_FILENO, &st) == 0 && S_ISSOCK(st.st_mode))
+		return misuse("stdout is the connection: give --flows, a "
+			      "command, or redirect stdout",
+		    NULL);
+	/* fd 1 is often the same socket, so pointing it elsewhere lets the
+	 * peer see the end of the connection once libmicrohttpd closes fd 0. */
+	null = open("/dev/null", O_WRONLY);
+	if (null != -1 && fstat(STDOUT_FILENO, &st) == 0 &&
+	    S_ISSOCK(st.st_mode))
+		dup2(null, STDOUT_FILENO);
+	if (null != -1)
+		close(null);
+	srv = http_start(cfg, -1);
+	if (srv == NULL)
+		return EX_UNAVAILABLE;
+	if (http_serve_inetd(srv, STDIN_FILENO) == -1) {
+		msg_error("stdin: connection could not be served: %s",
+		    strerror(errno));
+		http_stop(srv, 0);
+		return EX_IOERR;
+	}
+	http_stop(srv, cfg->timeout + 1);
+	return 0;
+}
+
+/* Puts the folder of this executable first in PATH, so that a flow finds
+ * the whook programs installed beside whook-listen. */
+static void
+path_add_self(void)
+{
+	char self[4096], *slash, *path;
+	const char *old = getenv("PATH");
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		return;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash == NULL)
+		return;
+	*slash = '\0';
+	if (asprintf(&path, "%s:%s", self, old ? old : "/usr/bin:/bin") < 0)
+		return;
+	setenv("PATH", path, 1);
+	free(path);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct listen_config cfg = {.max_body = 25ULL * 1024 * 1024,
+	    .max_header = 32 * 1024,
+	    .read_timeout = 10,
+	    .timeout = 30};
+	const char *listen = NULL;
+	int status, fd;
+
+	msg_init("whook-listen");
+	status = parse_options(&cfg, argc, argv, &listen);
+	if (status != STAGE_READY)
+		return status;
+	signal(SIGPIPE, SIG_IGN);
+	setenv("WHOOK_OUTCOMES", "1", 1);
+	path_add_self();
+	fd = listen != NULL ? open_listener(listen) : systemd_listener();
+	if (listen != NULL && fd == -1)
+		return EX_UNAVAILABLE;
+	if (fd != -1)
+		return serve_listener(
+		    &cfg, fd, listen ? listen : "the LISTEN_FDS socket");
+	if (!is_connected_socket(STDIN_FILENO))
+		return misuse("no --listen, and stdin is not a connected "
+			      "socket",
+		    NULL);
+	return serve_inetd(&cfg);
+}
