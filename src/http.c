@@ -462,7 +462,7 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 	jv trigger, msg;
 	char *line;
 	size_t len;
-	int status;
+	int status, err;
 
 	if (rq->too_large)
 		return reply(conn, rq, 413, NULL, 0, NULL);
@@ -478,6 +478,11 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 	line = envelope_line(trigger, &len);
 	if (line == NULL)
 		return reply(conn, rq, 500, NULL, 0, NULL);
+	if (cfg->log != NULL && (err = recvlog_append(cfg->log, line, len))) {
+		msg_error("%s: receive log: %s", rq->id, strerror(err));
+		free(line);
+		return reply(conn, rq, 503, NULL, 0, NULL);
+	}
 	if (cfg->flows != NULL || cfg->command != NULL)
 		return run_flow(conn, rq, line, len);
 	status = write_stdout(line, len);

@@ -22,7 +22,7 @@
 
 #define SD_LISTEN_FDS_START 3
 
-enum { OPT_MAX_HEADER = 256, OPT_READ_TIMEOUT, OPT_VERSION };
+enum { OPT_MAX_HEADER = 256, OPT_READ_TIMEOUT, OPT_RECEIVE_LOG, OPT_VERSION };
 
 static const struct option options[] = {
     {"listen", required_argument, NULL, 'l'},
@@ -31,10 +31,14 @@ static const struct option options[] = {
     {"max-body", required_argument, NULL, 'b'},
     {"max-header", required_argument, NULL, OPT_MAX_HEADER},
     {"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+    {"receive-log", required_argument, NULL, OPT_RECEIVE_LOG},
     {"timeout", required_argument, NULL, 't'},
     {"async", no_argument, NULL, 'a'},
-    {"respond", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION}, {NULL, 0, NULL, 0}};
+    {"respond", required_argument, NULL, 'r'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
 
 static void
 usage(FILE *f)
@@ -43,7 +47,8 @@ usage(FILE *f)
 	    "usage: whook-listen [-a] [-b bytes] [-f dir] [-l [host:]port]",
 	    "           [-m method[,method...]] [-r status|last|output]",
 	    "           [-t seconds] [--max-header bytes]",
-	    "           [--read-timeout seconds] [-- command [arg ...]]",
+	    "           [--read-timeout seconds] [--receive-log file]",
+	    "           [-- command [arg ...]]",
 	    "       whook-listen -h | --version",
 	    "  -l, --listen [HOST:]PORT  listen there (host 127.0.0.1)",
 	    "  -f, --flows DIR           run the flow the path names in DIR",
@@ -51,6 +56,7 @@ usage(FILE *f)
 	    "  -b, --max-body BYTES      maximum body, k or M suffix (25M)",
 	    "      --max-header BYTES    memory for the header block (32k)",
 	    "      --read-timeout SECS   close an idle connection (10)",
+	    "      --receive-log FILE    append each envelope, synced, first",
 	    "  -t, --timeout SECS        time a flow may run (30)",
 	    "  -a, --async               answer 202 once the flow started",
 	    "  -r, --respond WHAT        body: status, last or output",
@@ -130,7 +136,7 @@ parse_respond(const char *s, enum listen_respond *r)
 
 /* Handles one option.  Returns STAGE_READY to go on, or an exit status. */
 static int
-option(struct listen_config *cfg, int c, const char **listen)
+option(struct listen_config *cfg, int c, const char **listen, const char **log)
 {
 	unsigned long long v;
 
@@ -140,6 +146,9 @@ option(struct listen_config *cfg, int c, const char **listen)
 		break;
 	case 'f':
 		cfg->flows = optarg;
+		break;
+	case OPT_RECEIVE_LOG:
+		*log = optarg;
 		break;
 	case 'm':
 		if (add_methods(cfg, optarg) == -1)
@@ -186,15 +195,15 @@ option(struct listen_config *cfg, int c, const char **listen)
 }
 
 static int
-parse_options(
-    struct listen_config *cfg, int argc, char *argv[], const char **listen)
+parse_options(struct listen_config *cfg, int argc, char *argv[],
+    const char **listen, const char **log)
 {
 	static char post[] = "POST";
 	int c, status;
 
 	while ((c = getopt_long(
 		    argc, argv, "+ab:f:hl:m:r:t:", options, NULL)) != -1) {
-		status = option(cfg, c, listen);
+		status = option(cfg, c, listen, log);
 		if (status != STAGE_READY)
 			return status;
 	}
@@ -205,9 +214,8 @@ parse_options(
 	if (cfg->nmethods == 0)
 		add_methods(cfg, post);
 	if (cfg->respond != RESPOND_STATUS && cfg->async)
-		return misuse("--respond needs the outcome, which --async "
-			      "does not wait for",
-		    NULL);
+		return misuse(
+		    "--respond needs the outcome: drop --async", NULL);
 	return STAGE_READY;
 }
 
@@ -279,7 +287,22 @@ is_connected_socket(int fd)
 	return getpeername(fd, (struct sockaddr *)&ss, &len) == 0;
 }
 
-/* Serves until SIGTERM or SIGINT, which every thread has blocked. */
+static void
+reopen_log(const struct listen_config *cfg)
+{
+	int err;
+
+	if (cfg->log == NULL)
+		return;
+	err = recvlog_reopen(cfg->log);
+	if (err != 0)
+		msg_error("receive log: reopen failed: %s", strerror(err));
+	else
+		msg_info("receive log reopened");
+}
+
+/* Serves until SIGTERM or SIGINT, which every thread has blocked.  SIGHUP
+ * reopens the receive log, for logrotate(8). */
 static int
 serve_listener(const struct listen_config *cfg, int fd, const char *where)
 {
@@ -290,18 +313,23 @@ serve_listener(const struct listen_config *cfg, int fd, const char *where)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	srv = http_start(cfg, fd);
 	if (srv == NULL)
 		return EX_UNAVAILABLE;
-	msg_info("listening on %s, %s %s", where,
-	    cfg->flows	   ? "flows in"
-	    : cfg->command ? "command"
-			   : "envelopes to",
-	    cfg->flows	   ? cfg->flows
-	    : cfg->command ? cfg->command[0]
-			   : "stdout");
-	sigwait(&set, &sig);
+	if (cfg->flows != NULL)
+		msg_info("listening on %s, flows in %s", where, cfg->flows);
+	else if (cfg->command != NULL)
+		msg_info("listening on %s, command %s", where, cfg->command[0]);
+	else
+		msg_info("listening on %s, envelopes to stdout", where);
+	for (;;) {
+		sigwait(&set, &sig);
+		if (sig != SIGHUP)
+			break;
+		reopen_log(cfg);
+	}
 	msg_info("stopping on signal %d", sig);
 	http_stop(srv, cfg->timeout + cfg->read_timeout);
 	return 0;
@@ -317,9 +345,7 @@ serve_inetd(const struct listen_config *cfg)
 
 	if (cfg->flows == NULL && cfg->command == NULL &&
 	    fstat(STDOUT_FILENO, &st) == 0 && S_ISSOCK(st.st_mode))
-		return misuse("stdout is the connection: give --flows, a "
-			      "command, or redirect stdout",
-		    NULL);
+		return misuse("stdout is the connection: give a flow", NULL);
 	/* fd 1 is often the same socket, so pointing it elsewhere lets the
 	 * peer see the end of the connection once libmicrohttpd closes fd 0. */
 	null = open("/dev/null", O_WRONLY);
@@ -366,17 +392,27 @@ path_add_self(void)
 int
 main(int argc, char *argv[])
 {
-	struct listen_config cfg = {.max_body = 25ULL * 1024 * 1024,
+	struct listen_config cfg = {
+	    .max_body = 25ULL * 1024 * 1024,
 	    .max_header = 32 * 1024,
 	    .read_timeout = 10,
-	    .timeout = 30};
-	const char *listen = NULL;
+	    .timeout = 30,
+	};
+	const char *listen = NULL, *log = NULL;
+	char why[512];
 	int status, fd;
 
 	msg_init("whook-listen");
-	status = parse_options(&cfg, argc, argv, &listen);
+	status = parse_options(&cfg, argc, argv, &listen, &log);
 	if (status != STAGE_READY)
 		return status;
+	if (log != NULL) {
+		cfg.log = recvlog_open(log, 0600, why, sizeof(why));
+		if (cfg.log == NULL) {
+			msg_error("receive log: %s", why);
+			return EX_CANTCREAT;
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	setenv("WHOOK_OUTCOMES", "1", 1);
 	path_add_self();
@@ -384,11 +420,14 @@ main(int argc, char *argv[])
 	if (listen != NULL && fd == -1)
 		return EX_UNAVAILABLE;
 	if (fd != -1)
-		return serve_listener(
-		    &cfg, fd, listen ? listen : "the LISTEN_FDS socket");
-	if (!is_connected_socket(STDIN_FILENO))
-		return misuse("no --listen, and stdin is not a connected "
-			      "socket",
-		    NULL);
-	return serve_inetd(&cfg);
+		status = serve_listener(&cfg, fd,
+		    listen != NULL ? listen : "the LISTEN_FDS socket");
+	else if (!is_connected_socket(STDIN_FILENO))
+		status = misuse(
+		    "stdin is not a connected socket: give --listen", NULL);
+	else
+		status = serve_inetd(&cfg);
+	if (cfg.log != NULL)
+		recvlog_close(cfg.log);
+	return status;
 }

@@ -236,6 +236,7 @@ struct listen_config {
 	unsigned timeout;	    /* seconds a flow may run */
 	int async;
 	enum listen_respond respond;
+	struct recvlog *log;	    /* --receive-log, or NULL */
 };
 
 struct MHD_Connection;

@@ -228,6 +228,26 @@ sleep 0.5
 check_eq "command queued the envelope" "$(jq -c '.["$trigger"].body' \
     queue.ndjson)" '{"x":""}'
 
+# --receive-log: each envelope appended before the response, and SIGHUP
+# reopens the file after logrotate moved it.
+start receive --flows flows --receive-log "$TMP/recv.ndjson"
+check_eq "receive log 200" "$(post /echo)" 200
+id=$(jq -r .id "$TMP/body")
+check_eq "receive log has the envelope" \
+    "$(jq -r '.["$trigger"].id' "$TMP/recv.ndjson")" "$id"
+check_eq "receive log mode 0600" "$(stat -c %a "$TMP/recv.ndjson")" 600
+mv "$TMP/recv.ndjson" "$TMP/recv.1.ndjson"
+kill -HUP "$SERVER"
+sleep 0.3
+check_eq "receive log after SIGHUP 200" "$(post /hooks/github)" 200
+check_eq "receive log reopened" \
+    "$(jq -r '.["$trigger"].path' "$TMP/recv.ndjson")" /hooks/github
+check_eq "receive log old file kept" "$(wc -l <"$TMP/recv.1.ndjson")" 1
+stop
+whook-listen --receive-log "$TMP/no/such/dir/log" -- cat </dev/null \
+    2>/dev/null
+check_eq "receive log cannot open exit 73" "$?" 73
+
 # SIGTERM lets a request in progress finish.
 start term -- sh -c 'sleep 1; cat'
 http_status -d x "$URL/x" >"$TMP/term.status" &
