@@ -44,6 +44,7 @@ struct request {
 	char *path;
 	char *body;
 	size_t len, cap;
+	unsigned long long dropped; /* body bytes beyond --max-body */
 	int begun, too_large, status;
 	long long start_ms;
 };
@@ -123,8 +124,8 @@ format_remote(struct MHD_Connection *conn, char *buf, size_t len)
 	    host, port);
 }
 
-/* Receives the request line's URI as received, before any decoding.  What
- * it returns is the request's context in the other callbacks. */
+/* Starts a request from its URI, exactly as the request line carries it.
+ * What this returns is the request's context in the other callbacks. */
 static void *
 http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -304,16 +305,20 @@ http_begin(struct MHD_Connection *conn, struct request *rq, const char *method)
 	return MHD_YES;
 }
 
-/* Keeps the body up to --max-body and drops what comes beyond. */
-static void
+/* Keeps the body up to --max-body and drops what comes beyond.  Returns
+ * -1 once the body passes twice --max-body, so that a body without end
+ * cannot hold the connection, and 0 otherwise. */
+static int
 http_append(struct request *rq, const char *data, size_t size)
 {
+	unsigned long long max = rq->srv->cfg->max_body;
 	size_t cap;
 	char *grown;
 
-	if (rq->too_large || rq->len + size > rq->srv->cfg->max_body) {
+	if (rq->too_large || rq->len + size > max) {
 		rq->too_large = 1;
-		return;
+		rq->dropped += size;
+		return rq->len + rq->dropped > 2 * max ? -1 : 0;
 	}
 	if (rq->len + size + 1 > rq->cap) {
 		cap = rq->cap ? rq->cap : 4096;
@@ -321,8 +326,8 @@ http_append(struct request *rq, const char *data, size_t size)
 			cap *= 2;
 		grown = realloc(rq->body, cap);
 		if (grown == NULL) {
-			rq->too_large = 1;
-			return;
+			msg_error("%s: body: out of memory", rq->id);
+			return -1;
 		}
 		rq->body = grown;
 		rq->cap = cap;
@@ -330,6 +335,7 @@ http_append(struct request *rq, const char *data, size_t size)
 	memcpy(rq->body + rq->len, data, size);
 	rq->len += size;
 	rq->body[rq->len] = '\0';
+	return 0;
 }
 
 /* Writes the envelope on standard output, one line, flushed. */
@@ -509,7 +515,12 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
 		return http_begin(conn, rq, method);
 	}
 	if (*upload_size > 0) {
-		http_append(rq, upload, *upload_size);
+		if (http_append(rq, upload, *upload_size) == -1) {
+			msg_warn("%s: body over twice --max-body: connection "
+				 "closed",
+			    rq->id);
+			return MHD_NO;
+		}
 		*upload_size = 0;
 		return MHD_YES;
 	}

@@ -200,6 +200,10 @@ check_eq "content-length over max 413" "$(http_status \
     -H 'Content-Type: text/plain' --data-binary @big "$URL/x")" 413
 check_eq "chunked over max 413" "$(http_status -H 'Content-Type: text/plain' \
     -H 'Transfer-Encoding: chunked' --data-binary @big "$URL/x")" 413
+head -c 3000 /dev/zero | tr '\0' a >bigger
+check_eq "chunked over twice max closed" "$(http_status \
+    -H 'Content-Type: text/plain' -H 'Transfer-Encoding: chunked' \
+    --data-binary @bigger "$URL/x")" 000
 check_eq "body at max 200" "$(http_status -H 'Content-Type: text/plain' \
     --data-binary "$(head -c 1024 big)" "$URL/x")" 200
 large=$(head -c 8000 /dev/zero | tr '\0' v)
