@@ -45,7 +45,7 @@ LISTEN_OBJS = src/http.o src/flow.o src/listen-trigger.o src/recvlog.o
 CHECK_OBJS = src/check.o src/rule.o src/signature.o src/jqprog.o
 MAP_OBJS = src/map.o src/template.o src/jqprog.o
 INSERT_OBJS = src/insert.o src/store.o
-SEND_OBJS = src/items.o src/send-http.o src/signature.o
+SEND_OBJS = src/items.o src/send-http.o src/replay.o src/signature.o
 RUN_OBJS = src/flowfile.o src/chain.o $(CHECK_OBJS) $(MAP_OBJS) \
 	$(INSERT_OBJS)
 # Every object but the mains, for the unit tests.

@@ -5,7 +5,8 @@
  * response body to standard output as received and the status line to
  * standard error, and exits with a status derived from the response
  * (see send-http.c).  A secret comes only from a file or the
- * environment.
+ * environment.  With --replay it resends logged envelopes instead (see
+ * replay.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +34,9 @@ struct options {
 	char *shown_url;     /* without a password */
 	char *body;
 	size_t len;
+	int replay;	     /* --replay */
+	int replay_only;     /* a replay option was given */
+	struct replay_options ro;
 };
 
 enum {
@@ -42,7 +46,15 @@ enum {
 	OPT_SECRET,
 	OPT_TIMESTAMP,
 	OPT_WEBHOOK_ID,
-	OPT_VERSION
+	OPT_VERSION,
+	OPT_REPLAY,
+	OPT_PATH,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_RETRIES,
+	OPT_BACKOFF,
+	OPT_CURSOR,
+	OPT_FAILED
 };
 
 static const struct option longopts[] = {
@@ -58,6 +70,15 @@ static const struct option longopts[] = {
     {"secret", required_argument, NULL, OPT_SECRET},
     {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
     {"webhook-id", required_argument, NULL, OPT_WEBHOOK_ID},
+    {"replay", no_argument, NULL, OPT_REPLAY},
+    {"path", no_argument, NULL, OPT_PATH},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"until", required_argument, NULL, OPT_UNTIL},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"backoff", required_argument, NULL, OPT_BACKOFF},
+    {"parallel", required_argument, NULL, 'j'},
+    {"cursor", required_argument, NULL, OPT_CURSOR},
+    {"failed", required_argument, NULL, OPT_FAILED},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -74,6 +95,13 @@ usage(FILE *f)
 	    "                  [--sign SCHEME --secret @FILE|env:NAME "
 	    "[--timestamp SECONDS]\n"
 	    "                  [--webhook-id ID]] URL [ITEM ...]\n"
+	    "       whook-send --replay [-kqv] [--path] [--since TIME] "
+	    "[--until TIME]\n"
+	    "                  [--retries N] [--backoff MS] [-j N] "
+	    "[--cursor FILE]\n"
+	    "                  [--failed FILE] [--timeout SECONDS] "
+	    "[--connect-timeout SECONDS]\n"
+	    "                  URL [FILE]\n"
 	    "items: Header:Value  Header:@FILE  name==value  field=string\n"
 	    "       field=@FILE  field:=json  field:=@FILE\n");
 }
@@ -110,6 +138,66 @@ parse_seconds(const char *arg, long *ms)
 	if (*ms == 0 && s > 0)
 		*ms = 1;
 	return 0;
+}
+
+/* Parses a decimal integer from MIN to MAX into *n. */
+static int
+parse_count(const char *arg, long min, long max, long *n)
+{
+	char *end;
+
+	errno = 0;
+	*n = strtol(arg, &end, 10);
+	return errno != 0 || end == arg || *end != '\0' || *n < min ||
+		   *n > max ?
+	    -1 :
+	    0;
+}
+
+/* Handles one option of --replay. */
+static int
+set_replay_option(struct options *o, int c, const char *arg)
+{
+	long n;
+
+	o->replay_only = 1;
+	switch (c) {
+	case OPT_PATH:
+		o->ro.use_path = 1;
+		return 0;
+	case OPT_SINCE:
+	case OPT_UNTIL:
+		if (replay_parse_time(arg, c == OPT_SINCE ? &o->ro.since_ms :
+							    &o->ro.until_ms) == -1)
+			return misuse("--%s %s: not an RFC 3339 time, SECONDS "
+				      "or @SECONDS",
+			    c == OPT_SINCE ? "since" : "until", arg);
+		return 0;
+	case OPT_RETRIES:
+		if (parse_count(arg, 0, 100, &n) == -1)
+			return misuse("--retries %s: not a count from 0 to 100",
+			    arg);
+		o->ro.retries = (int)n;
+		return 0;
+	case OPT_BACKOFF:
+		if (parse_count(arg, 0, 60000, &o->ro.backoff_ms) == -1)
+			return misuse("--backoff %s: not a number of ms from 0 "
+				      "to 60000",
+			    arg);
+		return 0;
+	case 'j':
+		if (parse_count(arg, 1, 64, &n) == -1)
+			return misuse("-j %s: not a count from 1 to 64", arg);
+		o->ro.parallel = (int)n;
+		return 0;
+	case OPT_CURSOR:
+		o->ro.cursor = arg;
+		return 0;
+	case OPT_FAILED:
+		o->ro.failed = arg;
+		return 0;
+	}
+	return EX_USAGE;
 }
 
 static int
@@ -174,7 +262,27 @@ set_option(struct options *o, int c, const char *arg)
 		o->webhook_id = arg;
 		return 0;
 	}
-	return EX_USAGE;
+	return set_replay_option(o, c, arg);
+}
+
+/* Rejects what --replay cannot combine with: a replay sends each
+ * envelope's own body and headers, and never signs again because the
+ * original headers carry the signatures. */
+static int
+check_replay(struct options *o, int nargs)
+{
+	if (o->sign != NULL || o->secret != NULL || o->timestamp != -1 ||
+	    o->webhook_id != NULL)
+		return misuse("--replay: the logged headers carry the "
+			      "signatures, --sign cannot be used");
+	if (o->data != NULL || o->method != NULL || o->items.nheaders > 0)
+		return misuse("--replay: -d, -X and -H cannot be used");
+	if (nargs > 2)
+		return misuse("--replay: one URL and at most one FILE");
+	if (o->ro.since_ms != -1 && o->ro.until_ms != -1 &&
+	    o->ro.since_ms >= o->ro.until_ms)
+		return misuse("--since: not before --until");
+	return STAGE_READY;
 }
 
 /* Parses argv into *o; returns STAGE_READY to go on, or the status to
@@ -185,7 +293,7 @@ parse_options(struct options *o, int argc, char *argv[])
 	int c, status;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":d:X:H:kvqh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, ":d:X:H:j:kvqh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'h':
@@ -203,6 +311,9 @@ parse_options(struct options *o, int argc, char *argv[])
 		case 'q':
 			o->send.quiet = 1;
 			break;
+		case OPT_REPLAY:
+			o->replay = 1;
+			break;
 		case ':':
 			return misuse("%s: missing argument", argv[optind - 1]);
 		case '?':
@@ -215,6 +326,11 @@ parse_options(struct options *o, int argc, char *argv[])
 	}
 	if (optind >= argc)
 		return misuse("missing URL");
+	if (o->replay)
+		return check_replay(o, argc - optind);
+	if (o->replay_only)
+		return misuse("--path, --since, --until, --retries, --backoff, "
+			      "-j, --cursor and --failed need --replay");
 	if ((o->sign == NULL) != (o->secret == NULL))
 		return misuse("--sign and --secret go together");
 	if (o->sign == NULL && (o->timestamp != -1 || o->webhook_id != NULL))
@@ -429,10 +545,23 @@ send_built(struct options *o)
 	return status;
 }
 
+/* Resends the envelopes of FILE (NULL: standard input) to URL. */
+static int
+replay(struct options *o, const char *url, const char *file)
+{
+	int status = build_url(o, url);
+
+	if (status == 0)
+		status = replay_run(&o->ro, &o->send, o->url, file);
+	return status;
+}
+
 int
 main(int argc, char *argv[])
 {
-	struct options o = {.send = {.timeout_ms = 30000}, .timestamp = -1};
+	struct options o = {.send = {.timeout_ms = 30000}, .timestamp = -1,
+	    .ro = {.since_ms = -1, .until_ms = -1, .retries = 3,
+		.backoff_ms = 500, .parallel = 1}};
 	int status;
 
 	msg_init("whook-send");
@@ -442,7 +571,10 @@ main(int argc, char *argv[])
 		return EX_OSERR;
 	}
 	status = parse_options(&o, argc, argv);
-	if (status == STAGE_READY) {
+	if (status == STAGE_READY && o.replay) {
+		status = replay(&o, argv[optind],
+		    optind + 1 < argc ? argv[optind + 1] : NULL);
+	} else if (status == STAGE_READY) {
 		status = build_request(&o, argc - optind, argv + optind);
 		if (status == 0)
 			status = send_built(&o);

@@ -365,4 +365,28 @@ void send_close(struct sender *s);
 int send_exit_of_status(long status);
 int send_header_masked(const char *name, size_t len);
 
+/*
+ * replay.c: whook-send --replay, resending logged envelopes with their
+ * raw bodies and original headers.  replay_run returns a sysexits(3)
+ * code: 0 when every envelope was delivered or left alone, 75 when one
+ * failed after its retries, 65 when one was rejected with a final status,
+ * 73 when the cursor or --failed could not be written.
+ */
+struct replay_options {
+	const char *cursor;  /* --cursor FILE, or NULL */
+	const char *failed;  /* --failed FILE, or NULL */
+	long long since_ms;  /* --since, ms since the epoch; -1 for none */
+	long long until_ms;  /* --until, exclusive; -1 for none */
+	int use_path;	     /* --path: URL's origin + $trigger.path */
+	int retries;	     /* attempts after the first */
+	long backoff_ms;     /* first backoff ceiling, doubling */
+	int parallel;	     /* requests in flight */
+};
+int replay_run(const struct replay_options *o, const struct send_options *so,
+    const char *url, const char *file); /* FILE NULL: standard input */
+/* Parses RFC 3339, SECONDS or @SECONDS into ms since the epoch. */
+int replay_parse_time(const char *arg, long long *ms);
+/* The full-jitter delay before attempt ATTEMPTS + 1, from RANDOM >= 0. */
+long long replay_backoff_ms(long long base_ms, int attempts, long random);
+
 #endif
