@@ -211,6 +211,169 @@ json_dump(jv value)
 	return restore_big_literals(jv_dump_string(value, 0));
 }
 
+/* A top-level member of a JSON object text: the key's and the value's
+ * bytes. */
+struct member {
+	const char *key; /* without quotes; NULL when it holds an escape */
+	size_t keylen;
+	const char *text; /* from the key's opening quote to the value's end */
+	size_t textlen;
+};
+
+static size_t
+skip_blanks(const char *s, size_t len, size_t i)
+{
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
+	    s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* Returns the index after the string that opens at S[I], or 0. */
+static size_t
+string_end(const char *s, size_t len, size_t i, int *escaped)
+{
+	*escaped = 0;
+	for (i++; i < len; i++) {
+		if (s[i] == '\\') {
+			*escaped = 1;
+			i++;
+		} else if (s[i] == '"') {
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+/* Returns the index after the value that starts at S[I], or 0. */
+static size_t
+value_end(const char *s, size_t len, size_t i)
+{
+	int depth = 0, escaped;
+
+	for (; i < len; i++) {
+		char c = s[i];
+
+		if (c == '"') {
+			i = string_end(s, len, i, &escaped);
+			if (i == 0)
+				return 0;
+			if (depth == 0)
+				return i;
+			i--;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (depth == 0)
+				return i;
+			if (--depth == 0)
+				return i + 1;
+		} else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' ||
+		    c == '\n' || c == '\r')) {
+			return i;
+		}
+	}
+	return depth == 0 ? i : 0;
+}
+
+/* Finds the members of the object TEXT; returns their number, or -1 when
+ * TEXT is not an object of at most MAX members. */
+static int
+top_members(const char *s, size_t len, struct member *m, int max)
+{
+	size_t i = skip_blanks(s, len, 0), key, end;
+	int n = 0, escaped;
+
+	if (i >= len || s[i] != '{')
+		return -1;
+	i = skip_blanks(s, len, i + 1);
+	while (i < len && s[i] == '"') {
+		if (n == max)
+			return -1;
+		key = i;
+		i = string_end(s, len, i, &escaped);
+		if (i == 0)
+			return -1;
+		m[n].key = escaped ? NULL : s + key + 1;
+		m[n].keylen = i - key - 2;
+		i = skip_blanks(s, len, i);
+		if (i >= len || s[i] != ':')
+			return -1;
+		i = skip_blanks(s, len, i + 1);
+		end = value_end(s, len, i);
+		if (end == 0 || end == i)
+			return -1;
+		m[n].text = s + key;
+		m[n].textlen = end - key;
+		n++;
+		i = skip_blanks(s, len, end);
+		if (i < len && s[i] == ',')
+			i = skip_blanks(s, len, i + 1);
+	}
+	return n;
+}
+
+static const struct member *
+find_member(const struct member *m, int n, jv key)
+{
+	const char *k = jv_string_value(key);
+	size_t klen = jv_string_length_bytes(jv_copy(key));
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (m[i].key != NULL && m[i].keylen == klen &&
+		    memcmp(m[i].key, k, klen) == 0)
+			return &m[i];
+	return NULL;
+}
+
+/*
+ * Writes VALUE like json_dump, but copies the text of each top-level
+ * member that is still the very value parsed from TEXT into ORIGINAL
+ * (jv_identical).  Writing an envelope with jq 1.6 costs about three
+ * times as much as parsing it (47 against 16 us for 2.7 KB on the test
+ * machine), and most steps change only $last.  Consumes VALUE and
+ * ORIGINAL.
+ */
+jv
+json_dump_reusing(jv value, jv original, const char *text, size_t len)
+{
+	struct member m[32];
+	const struct member *found;
+	jv out, old;
+	int n, first = 1;
+
+	n = jv_get_kind(value) == JV_KIND_OBJECT &&
+	    jv_get_kind(original) == JV_KIND_OBJECT ?
+	    top_members(text, len, m, 32) : -1;
+	if (n < 0) {
+		jv_free(original);
+		return json_dump(value);
+	}
+	out = jv_string("{");
+	jv_object_foreach(value, k, v) {
+		if (!first)
+			out = jv_string_append_str(out, ",");
+		first = 0;
+		found = find_member(m, n, k);
+		old = found != NULL ? jv_object_get(jv_copy(original),
+		    jv_copy(k)) : jv_invalid();
+		if (found != NULL && jv_identical(jv_copy(v), old)) {
+			out = jv_string_append_buf(out, found->text,
+			    found->textlen);
+			jv_free(k);
+			jv_free(v);
+			continue;
+		}
+		out = jv_string_concat(out, json_dump(k));
+		out = jv_string_append_str(out, ":");
+		out = jv_string_concat(out, json_dump(v));
+	}
+	jv_free(value);
+	jv_free(original);
+	return jv_string_append_str(out, "}");
+}
+
 /* Returns the text of VALUE for a placeholder inside a longer string:
  * a string as it is, null as nothing, anything else as JSON. */
 jv

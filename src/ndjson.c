@@ -32,8 +32,13 @@ struct reader {
 	unsigned long lineno;
 };
 
+/* Each envelope is kept with the value and the text it was parsed from, so
+ * that the members no stage changed are written back as they came. */
 struct batch {
 	jv *envelopes;
+	jv *originals;
+	char **texts;
+	size_t *lens;
 	int *pending; /* not yet committed, so not yet answered */
 	size_t n, cap;
 	struct timespec opened;
@@ -138,20 +143,38 @@ reader_waiting(struct reader *r)
 }
 
 static void
-batch_push(struct batch *b, jv env, int pending)
+batch_grow(struct batch *b)
 {
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 16;
-		b->envelopes = realloc(b->envelopes, b->cap * sizeof(jv));
-		b->pending = realloc(b->pending, b->cap * sizeof(int));
-		if (b->envelopes == NULL || b->pending == NULL) {
-			msg_error("out of memory");
-			exit(EX_OSERR);
-		}
+	b->cap = b->cap ? b->cap * 2 : 16;
+	b->envelopes = realloc(b->envelopes, b->cap * sizeof(jv));
+	b->originals = realloc(b->originals, b->cap * sizeof(jv));
+	b->texts = realloc(b->texts, b->cap * sizeof(char *));
+	b->lens = realloc(b->lens, b->cap * sizeof(size_t));
+	b->pending = realloc(b->pending, b->cap * sizeof(int));
+	if (b->envelopes == NULL || b->originals == NULL || b->texts == NULL ||
+	    b->lens == NULL || b->pending == NULL) {
+		msg_error("out of memory");
+		exit(EX_OSERR);
 	}
+}
+
+static void
+batch_push(struct batch *b, jv env, jv original, const char *text,
+    size_t len, int pending)
+{
+	if (b->n == b->cap)
+		batch_grow(b);
 	if (b->n == 0)
 		clock_gettime(CLOCK_MONOTONIC, &b->opened);
+	b->texts[b->n] = malloc(len + 1);
+	if (b->texts[b->n] == NULL) {
+		msg_error("out of memory");
+		exit(EX_OSERR);
+	}
+	memcpy(b->texts[b->n], text, len);
+	b->lens[b->n] = len;
 	b->envelopes[b->n] = env;
+	b->originals[b->n] = original;
 	b->pending[b->n] = pending;
 	b->n++;
 }
@@ -227,9 +250,14 @@ batch_flush(struct stage *st, struct batch *b, FILE *out)
 			env = reject(st, env, code, &copy);
 			status = max_status(status, code);
 		}
-		if (!jv_is_valid(env))
+		if (!jv_is_valid(env)) {
+			jv_free(b->originals[i]);
+			free(b->texts[i]);
 			continue;
-		text = json_dump(env);
+		}
+		text = json_dump_reusing(env, b->originals[i], b->texts[i],
+		    b->lens[i]);
+		free(b->texts[i]);
 		fwrite(jv_string_value(text), 1,
 		    jv_string_length_bytes(jv_copy(text)), out);
 		putc('\n', out);
@@ -256,7 +284,7 @@ process_line(struct stage *st, struct batch *b, const char *line, size_t n,
     unsigned long lineno)
 {
 	struct outcome oc;
-	jv env, msg;
+	jv env, msg, original;
 	int code;
 
 	env = json_parse(line, n);
@@ -278,18 +306,21 @@ process_line(struct stage *st, struct batch *b, const char *line, size_t n,
 		return EX_DATAERR;
 	}
 	if (ndjson_outcomes() && envelope_has_error(env)) {
-		batch_push(b, env, 0);
+		batch_push(b, env, jv_copy(env), line, n, 0);
 		return 0;
 	}
+	original = jv_copy(env);
 	memset(&oc, 0, sizeof(oc));
 	code = st->process(st->ctx, &env, &oc);
 	if (code == 0) {
-		batch_push(b, env, st->commit != NULL);
+		batch_push(b, env, original, line, n, st->commit != NULL);
 		return 0;
 	}
 	env = reject(st, env, code, &oc);
 	if (jv_is_valid(env))
-		batch_push(b, env, 0);
+		batch_push(b, env, original, line, n, 0);
+	else
+		jv_free(original);
 	return code;
 }
 
@@ -332,6 +363,9 @@ ndjson_run(struct stage *st, int infd, FILE *out)
 		status = max_status(status, EX_IOERR);
 	}
 	free(b.envelopes);
+	free(b.originals);
+	free(b.texts);
+	free(b.lens);
 	free(b.pending);
 	free(r.buf);
 	return status;

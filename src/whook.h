@@ -39,6 +39,7 @@ int secret_equal(const void *a, size_t alen, const void *b, size_t blen);
  */
 jv json_parse(const char *text, size_t len);
 jv json_dump(jv value);
+jv json_dump_reusing(jv value, jv original, const char *text, size_t len);
 int json_is_bignum(jv value);		/* borrowed */
 const char *json_bignum_digits(jv value); /* borrowed; NULL if not one */
 jv json_text(jv value);			/* text for interpolation */
