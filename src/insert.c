@@ -1,6 +1,9 @@
 /*
  * whook-insert's stage: stores $last, or the value --from names, as one
  * row of a sqlite3 table and sets $last to {"table", "rowid", "changes"}.
+ * With --dedupe, the default, an envelope whose $trigger.id was committed
+ * into the table before inserts nothing and gets the recorded row id and
+ * "duplicate": true, so replaying a log is a no-op.
  * The rows of a batch are committed together by the NDJSON loop through
  * the commit callback, so an envelope is written on only once its row is
  * durable.  The database is opened at the first envelope, so a database
@@ -12,6 +15,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "whook.h"
 
@@ -26,6 +30,7 @@ struct insert {
 	struct path *from;     /* NULL for $last */
 	const char *from_name; /* for messages */
 	const char *key;       /* --as KEY, or NULL */
+	int dedupe;
 	size_t batch_max;
 	int batch_ms;
 };
@@ -37,7 +42,8 @@ usage(FILE *fp)
 	    "usage: whook-insert [-cv] -d FILE -t TABLE [-a KEY] "
 	    "[-b N] [-f KEY]\n"
 	    "           [-k COL[,COL...]] [-o fail|ignore|replace|update]\n"
-	    "           [--batch-ms MS] [--busy-timeout MS]\n"
+	    "           [--batch-ms MS] [--busy-timeout MS] "
+	    "[--dedupe | --no-dedupe]\n"
 	    "  -d, --db FILE          sqlite3 database file or file: URI\n"
 	    "  -t, --table TABLE      table to insert into\n"
 	    "  -c, --create           create the table from the first row\n"
@@ -55,6 +61,9 @@ usage(FILE *fp)
 	    "%d)\n"
 	    "      --busy-timeout MS  wait for a locked database, in ms "
 	    "(default %d)\n"
+	    "      --dedupe           insert each $trigger.id once per table "
+	    "(default)\n"
+	    "      --no-dedupe        insert every envelope, replays too\n"
 	    "  -v, --verbose          log a line for each envelope\n"
 	    "  -h, --help             print this help and exit\n"
 	    "      --version          print the version and exit\n",
@@ -70,8 +79,51 @@ result_of(const struct insert *ins, const struct store_result *res)
 	    jv_object_set(last, jv_string("table"), jv_string(ins->cfg.table));
 	last = jv_object_set(last, jv_string("rowid"),
 	    res->has_rowid ? jv_number((double)res->rowid) : jv_null());
-	return jv_object_set(
-	    last, jv_string("changes"), jv_number(res->changes));
+	last =
+	    jv_object_set(last, jv_string("changes"), jv_number(res->changes));
+	if (res->duplicate)
+		last = jv_object_set(last, jv_string("duplicate"), jv_true());
+	return last;
+}
+
+/*
+ * Returns the $trigger.id of ENV (borrowed) that --dedupe records, or
+ * null: without --dedupe, or when the id is missing, empty or not a
+ * string.  json.c carries a big integer as a marked string, which is
+ * a number and not an id.
+ */
+static jv
+dedupe_id(const struct insert *ins, jv env)
+{
+	jv trigger, id;
+
+	if (!ins->dedupe)
+		return jv_null();
+	trigger = jv_object_get(jv_copy(env), jv_string("$trigger"));
+	if (jv_get_kind(trigger) != JV_KIND_OBJECT) {
+		jv_free(trigger);
+		return jv_null();
+	}
+	id = jv_object_get(trigger, jv_string("id"));
+	if (jv_get_kind(id) != JV_KIND_STRING || json_is_bignum(id) ||
+	    jv_string_length_bytes(jv_copy(id)) == 0) {
+		jv_free(id);
+		return jv_null();
+	}
+	return id;
+}
+
+static void
+log_result(const struct insert *ins, jv env, const struct store_result *res)
+{
+	char id[128];
+
+	envelope_id(env, id, sizeof(id));
+	if (res->duplicate)
+		msg_info("%s: duplicate, not inserted", id);
+	else
+		msg_info("%s: %s: rowid %lld, changes %d", id, ins->cfg.table,
+		    res->rowid, res->changes);
 }
 
 static int
@@ -79,8 +131,7 @@ insert_process(void *ctx, jv *env, struct outcome *out)
 {
 	struct insert *ins = ctx;
 	struct store_result res;
-	char id[128];
-	jv row, last;
+	jv row, last, id;
 	int code;
 
 	row = ins->from != NULL
@@ -95,7 +146,9 @@ insert_process(void *ctx, jv *env, struct outcome *out)
 		out->exit = EX_DATAERR;
 		return EX_DATAERR;
 	}
-	code = store_insert(ins->store, row, &res, out);
+	id = dedupe_id(ins, *env);
+	code = store_insert(ins->store, row, id, &res, out);
+	jv_free(id);
 	jv_free(row);
 	if (code != 0)
 		return code;
@@ -103,11 +156,8 @@ insert_process(void *ctx, jv *env, struct outcome *out)
 	if (ins->key != NULL)
 		*env = jv_object_set(*env, jv_string(ins->key), jv_copy(last));
 	*env = jv_object_set(*env, jv_string("$last"), last);
-	if (msg_verbose) {
-		envelope_id(*env, id, sizeof(id));
-		msg_info("%s: %s: rowid %lld, changes %d", id, ins->cfg.table,
-		    res.rowid, res.changes);
-	}
+	if (msg_verbose)
+		log_result(ins, *env, &res);
 	return 0;
 }
 
@@ -254,6 +304,10 @@ parse_option(struct insert *ins, int c, const char *arg)
 		n = parse_count(arg, 0);
 		ins->cfg.busy_ms = n;
 		break;
+	case 'D':
+	case 'N':
+		ins->dedupe = c == 'D';
+		break;
 	case 'v':
 		msg_verbose++;
 		break;
@@ -280,6 +334,11 @@ check_options(struct insert *ins, int argc)
 	    strncmp(ins->cfg.db, "postgresql://", 13) == 0)
 		return misuse("--db: PostgreSQL is not supported yet, only "
 			      "sqlite3 files");
+	if (ins->dedupe && strcasecmp(ins->cfg.table, STORE_SEEN_TABLE) == 0)
+		return misuse("--table: %s holds the ids that --dedupe "
+			      "records: choose another table, or pass "
+			      "--no-dedupe",
+		    STORE_SEEN_TABLE);
 	if (ins->cfg.conflict == STORE_UPDATE && ins->cfg.nkeys == 0)
 		return misuse("--on-conflict update needs --key");
 	if (ins->from_name == NULL) {
@@ -307,6 +366,8 @@ parse_options(struct insert *ins, int argc, char *argv[])
 	    {"batch", required_argument, NULL, 'b'},
 	    {"batch-ms", required_argument, NULL, 'B'},
 	    {"busy-timeout", required_argument, NULL, 'T'},
+	    {"dedupe", no_argument, NULL, 'D'},
+	    {"no-dedupe", no_argument, NULL, 'N'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
@@ -342,6 +403,7 @@ insert_stage(struct stage *st, int argc, char *argv[])
 		return EX_OSERR;
 	}
 	ins->cfg.busy_ms = BUSY_MS;
+	ins->dedupe = 1;
 	status = parse_options(ins, argc, argv);
 	if (status == STAGE_READY) {
 		ins->store = store_new(&ins->cfg);

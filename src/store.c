@@ -6,6 +6,12 @@
  * SAVEPOINT, so a row that does not fit fails alone.  The database is in
  * WAL mode with a busy timeout, so several processes can write one file.
  *
+ * With an envelope id, store_insert first looks the id up in the table
+ * whook_seen, per target table, and inserts nothing when it is there.
+ * Otherwise the id is recorded in the row's savepoint, so the row and its
+ * record are committed, or undone, together: a log replayed after a
+ * crash inserts each envelope exactly once.
+ *
  * Errors map onto sysexits(3): a row that does not fit the table is
  * EX_DATAERR, a database that is busy, read-only, full or cannot be
  * opened is EX_TEMPFAIL so that the sender retries, anything else is
@@ -41,6 +47,22 @@ static const char *const insert_verb[] = {
     "INSERT",
 };
 
+/*
+ * The envelope ids committed per table.  tbl ignores ASCII case, as
+ * sqlite does in table names.  row_id is NULL when the INSERT gave no row
+ * id, as when --on-conflict ignore kept the stored row.
+ */
+static const char seen_create_sql[] =
+    "CREATE TABLE IF NOT EXISTS " STORE_SEEN_TABLE " ("
+    "envelope_id TEXT NOT NULL, tbl TEXT NOT NULL COLLATE NOCASE, "
+    "row_id INTEGER, at TEXT NOT NULL, "
+    "PRIMARY KEY (envelope_id, tbl)) WITHOUT ROWID";
+static const char seen_find_sql[] = "SELECT row_id FROM " STORE_SEEN_TABLE
+				    " WHERE envelope_id = ?1 AND tbl = ?2";
+static const char seen_add_sql[] =
+    "INSERT INTO " STORE_SEEN_TABLE " (envelope_id, tbl, row_id, at) "
+    "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))";
+
 /* A prepared INSERT for one set of columns. */
 struct cached {
 	char *columns; /* the sorted column names as a JSON array */
@@ -53,6 +75,9 @@ struct store {
 	sqlite3_stmt *fixed[NFIXED];
 	struct cached cache[CACHE_SLOTS];
 	size_t next_slot;
+	sqlite3_stmt *seen_find, *seen_add;
+	int seen_ready; /* whook_seen exists, or was created in the txn */
+	int seen_created_in_txn;
 	int table_ready;    /* the table was found or created */
 	int created_in_txn; /* so a rollback undoes table_ready */
 	int in_txn;
@@ -145,6 +170,10 @@ disconnect(struct store *s)
 		sqlite3_finalize(s->fixed[i]);
 		s->fixed[i] = NULL;
 	}
+	sqlite3_finalize(s->seen_find);
+	sqlite3_finalize(s->seen_add);
+	s->seen_find = s->seen_add = NULL;
+	s->seen_ready = 0;
 	for (i = 0; i < CACHE_SLOTS; i++) {
 		sqlite3_finalize(s->cache[i].stmt);
 		free(s->cache[i].columns);
@@ -580,12 +609,17 @@ insert_row(
 	return code;
 }
 
+/* Ends the transaction's state.  After a rollback the tables it created
+ * are gone, so they are made again at the next row that needs them. */
 static void
 end_txn(struct store *s)
 {
 	if (s->created_in_txn)
 		s->table_ready = 0;
 	s->created_in_txn = 0;
+	if (s->seen_created_in_txn)
+		s->seen_ready = 0;
+	s->seen_created_in_txn = 0;
 	s->in_txn = 0;
 	s->rows = 0;
 }
@@ -628,6 +662,83 @@ abandon_row(
 	return code;
 }
 
+/* Creates whook_seen if it does not exist and prepares its statements. */
+static int
+ensure_seen(struct store *s, struct outcome *out)
+{
+	int rc;
+
+	if (s->seen_ready)
+		return 0;
+	rc = sqlite3_exec(s->db, seen_create_sql, NULL, NULL, NULL);
+	if (rc == SQLITE_OK && s->seen_find == NULL)
+		rc = sqlite3_prepare_v3(s->db, seen_find_sql, -1,
+		    SQLITE_PREPARE_PERSISTENT, &s->seen_find, NULL);
+	if (rc == SQLITE_OK && s->seen_add == NULL)
+		rc = sqlite3_prepare_v3(s->db, seen_add_sql, -1,
+		    SQLITE_PREPARE_PERSISTENT, &s->seen_add, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, STORE_SEEN_TABLE, out);
+	s->seen_ready = 1;
+	s->seen_created_in_txn = 1;
+	return 0;
+}
+
+static int
+bind_id(struct store *s, sqlite3_stmt *st, jv id)
+{
+	int rc;
+
+	rc = sqlite3_bind_text(st, 1, jv_string_value(id),
+	    jv_string_length_bytes(jv_copy(id)), SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 2, s->cfg.table, -1, SQLITE_STATIC);
+	return rc;
+}
+
+/* Sets res->duplicate, and the recorded row id, when ID (borrowed) is
+ * recorded for the table already. */
+static int
+find_seen(struct store *s, jv id, struct store_result *res, struct outcome *out)
+{
+	int rc;
+
+	rc = bind_id(s, s->seen_find, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s->seen_find);
+	if (rc == SQLITE_ROW) {
+		res->duplicate = 1;
+		res->has_rowid =
+		    sqlite3_column_type(s->seen_find, 0) == SQLITE_INTEGER;
+		res->rowid = sqlite3_column_int64(s->seen_find, 0);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s->seen_find);
+	if (rc != SQLITE_DONE)
+		return fail(s, rc, STORE_SEEN_TABLE, out);
+	return 0;
+}
+
+/* Records ID (borrowed) with the row that RES describes. */
+static int
+add_seen(
+    struct store *s, jv id, const struct store_result *res, struct outcome *out)
+{
+	int rc;
+
+	rc = bind_id(s, s->seen_add, id);
+	if (rc == SQLITE_OK)
+		rc = res->has_rowid
+			 ? sqlite3_bind_int64(s->seen_add, 3, res->rowid)
+			 : sqlite3_bind_null(s->seen_add, 3);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s->seen_add);
+	sqlite3_reset(s->seen_add);
+	if (rc != SQLITE_DONE)
+		return fail(s, rc, STORE_SEEN_TABLE, out);
+	return 0;
+}
+
 /* Connects, opens the batch's transaction and makes sure of the table. */
 static int
 begin_row(struct store *s, jv row, struct outcome *out)
@@ -661,11 +772,35 @@ begin_row(struct store *s, jv row, struct outcome *out)
 	return code;
 }
 
-int
-store_insert(
-    struct store *s, jv row, struct store_result *res, struct outcome *out)
+/* Inserts ROW and records ID, both in the row's savepoint. */
+static int
+insert_in_savepoint(struct store *s, jv row, jv id, struct store_result *res,
+    struct outcome *out)
 {
 	int code, rc;
+
+	rc = run_fixed(s, SAVEPOINT);
+	if (rc != SQLITE_OK)
+		return abandon_row(s, fail(s, rc, "savepoint", out), 0, out);
+	code = insert_row(s, row, res, out);
+	if (code == 0 && jv_get_kind(id) == JV_KIND_STRING)
+		code = add_seen(s, id, res, out);
+	if (code == 0) {
+		rc = run_fixed(s, RELEASE);
+		if (rc != SQLITE_OK)
+			code = fail(s, rc, "release", out);
+	}
+	if (code != 0)
+		return abandon_row(s, code, 1, out);
+	s->rows++;
+	return 0;
+}
+
+int
+store_insert(struct store *s, jv row, jv id, struct store_result *res,
+    struct outcome *out)
+{
+	int code;
 
 	memset(res, 0, sizeof(*res));
 	if (s->lost) {
@@ -678,21 +813,16 @@ store_insert(
 	if (jv_get_kind(row) != JV_KIND_OBJECT)
 		return fail_data(out, "row is not a JSON object");
 	code = begin_row(s, row, out);
-	if (code != 0)
-		return abandon_row(s, code, 0, out);
-	rc = run_fixed(s, SAVEPOINT);
-	if (rc != SQLITE_OK)
-		return abandon_row(s, fail(s, rc, "savepoint", out), 0, out);
-	code = insert_row(s, row, res, out);
-	if (code == 0) {
-		rc = run_fixed(s, RELEASE);
-		if (rc != SQLITE_OK)
-			code = fail(s, rc, "release", out);
+	if (code == 0 && jv_get_kind(id) == JV_KIND_STRING) {
+		code = ensure_seen(s, out);
+		if (code == 0)
+			code = find_seen(s, id, res, out);
 	}
 	if (code != 0)
-		return abandon_row(s, code, 1, out);
-	s->rows++;
-	return 0;
+		return abandon_row(s, code, 0, out);
+	if (res->duplicate)
+		return 0;
+	return insert_in_savepoint(s, row, id, res, out);
 }
 
 /* Commits the open transaction.  On failure every row of it is gone, and
@@ -714,6 +844,7 @@ store_commit(struct store *s, struct outcome *out)
 	rc = run_fixed(s, COMMIT);
 	if (rc == SQLITE_OK) {
 		s->created_in_txn = 0;
+		s->seen_created_in_txn = 0;
 		end_txn(s);
 		return 0;
 	}

@@ -170,11 +170,16 @@ struct store_result {
 	long long rowid;
 	int has_rowid;	   /* 0 when no row was inserted or updated */
 	int changes;
+	int duplicate;	   /* the id was recorded already: nothing inserted */
 };
+/* The table where store_insert records each envelope id it committed. */
+#define STORE_SEEN_TABLE "whook_seen"
 struct store;
 struct store *store_new(const struct store_config *cfg); /* cfg borrowed */
-int store_insert(struct store *s, jv row, struct store_result *res,
-    struct outcome *out); /* row borrowed; returns a sysexits code */
+/* ROW and ID are borrowed.  ID, when a string, is looked up and recorded
+ * in STORE_SEEN_TABLE with the row; returns a sysexits code. */
+int store_insert(struct store *s, jv row, jv id, struct store_result *res,
+    struct outcome *out);
 int store_commit(struct store *s, struct outcome *out);
 void store_free(struct store *s);
 

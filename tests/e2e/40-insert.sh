@@ -114,7 +114,8 @@ if [ -n "$case033" ]; then
 	    typeof(amount), typeof(price) FROM body')" "integer|text|real"
 fi
 
-# Conflicts on the key.
+# Conflicts on the key, each from an envelope of its own id, which
+# --dedupe would otherwise take for a replay.
 sql c.db 'CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, note TEXT)'
 sql c.db "INSERT INTO t VALUES ('k', 1, 'first')"
 envelope f1 '{"id":"k","n":2}' >in
@@ -124,16 +125,18 @@ check_match "conflict fail 409" "$out" '"status":409'
 check_match "conflict fail reason" "$out" "UNIQUE constraint failed: t.id"
 check_match "conflict fail logged" "$(cat err)" "f1: UNIQUE constraint"
 check_eq "conflict fail keeps row" "$(sql c.db 'SELECT n FROM t')" 1
+envelope f2 '{"id":"k","n":2}' >in
 out=$(whook-insert --db c.db -t t -o ignore <in)
 check_eq "conflict ignore exit" "$?" 0
 check_match "conflict ignore changes 0" "$out" '"rowid":null,"changes":0'
 check_eq "conflict ignore keeps row" "$(sql c.db 'SELECT n FROM t')" 1
+envelope f3 '{"id":"k","n":2}' >in
 out=$(whook-insert --db c.db -t t -o update -k id <in)
 check_eq "conflict update exit" "$?" 0
 check_match "conflict update rowid" "$out" '"rowid":1,"changes":1'
 check_eq "conflict update sets given columns" \
     "$(sql c.db 'SELECT n, note FROM t')" "2|first"
-envelope f2 '{"id":"k","n":3}' >in
+envelope f4 '{"id":"k","n":3}' >in
 out=$(whook-insert --db c.db -t t -o replace <in)
 check_eq "conflict replace exit" "$?" 0
 check_eq "conflict replace new row" "$(sql c.db 'SELECT count(*), n,
@@ -270,7 +273,7 @@ while [ $i -lt 500 ]; do
 	i=$((i + 1))
 done >rows
 for w in 1 2 3 4; do
-	sed "s/\"W\"/\"$w\"/" rows >rows$w
+	sed "s/\"W\"/\"$w\"/; s/\"w/\"w$w-/" rows >rows$w
 	( whook-insert --db conc.db -t c -c --batch 50 <rows$w >out$w 2>err$w
 	    echo $? >rc$w ) &
 done
