@@ -274,6 +274,27 @@ count_length(
 	return MHD_YES;
 }
 
+/* Takes the request's Whook-Envelope-Id as its id under --accept-id, so
+ * that a replayed envelope keeps the id it was first given.  The header
+ * stays in $trigger.headers either way. */
+static void
+accept_id(struct MHD_Connection *conn, struct request *rq)
+{
+	const char *id = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, "Whook-Envelope-Id");
+
+	if (id == NULL || !rq->srv->cfg->accept_id)
+		return;
+	if (!trigger_id_valid(id)) {
+		msg_warn("%s: Whook-Envelope-Id ignored: not 26 Crockford "
+			 "base32 digits of a whook-listen id",
+		    rq->id);
+		return;
+	}
+	msg_info("%s: id taken from Whook-Envelope-Id %s", rq->id, id);
+	memcpy(rq->id, id, TRIGGER_ID_LEN + 1);
+}
+
 /* Checks what the headers allow to check before the body is read. */
 static enum MHD_Result
 http_begin(struct MHD_Connection *conn, struct request *rq, const char *method)
@@ -285,6 +306,7 @@ http_begin(struct MHD_Connection *conn, struct request *rq, const char *method)
 	int known;
 
 	snprintf(rq->method, sizeof(rq->method), "%s", method);
+	accept_id(conn, rq);
 	if (rq->path == NULL)
 		return reply(conn, rq, 500, NULL, 0, NULL);
 	if (cfg->flows != NULL &&
@@ -458,6 +480,34 @@ envelope_line(jv trigger, size_t *len)
 	return line;
 }
 
+/* Appends the envelope to the --log file, without the --log-redact
+ * headers, and waits until it is synced.  Returns 0 or an errno value. */
+static int
+log_envelope(const struct listen_config *cfg, jv trigger, const char *line,
+    size_t len)
+{
+	jv headers;
+	char *redacted;
+	size_t i, n;
+	int err;
+
+	if (cfg->nredact == 0) {
+		jv_free(trigger);
+		return recvlog_append(cfg->log, line, len);
+	}
+	headers = jv_object_get(jv_copy(trigger), jv_string("headers"));
+	for (i = 0; i < cfg->nredact && jv_get_kind(headers) == JV_KIND_OBJECT;
+	     i++)
+		headers = jv_object_delete(headers, jv_string(cfg->redact[i]));
+	trigger = jv_object_set(trigger, jv_string("headers"), headers);
+	redacted = envelope_line(trigger, &n);
+	if (redacted == NULL)
+		return ENOMEM;
+	err = recvlog_append(cfg->log, redacted, n);
+	free(redacted);
+	return err;
+}
+
 /* Builds the envelope of the complete request and responds to it. */
 static enum MHD_Result
 http_finish(struct MHD_Connection *conn, struct request *rq)
@@ -481,11 +531,17 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 		jv_free(msg);
 		return reply(conn, rq, 400, NULL, 0, NULL);
 	}
-	line = envelope_line(trigger, &len);
-	if (line == NULL)
+	line = envelope_line(jv_copy(trigger), &len);
+	if (line == NULL) {
+		jv_free(trigger);
 		return reply(conn, rq, 500, NULL, 0, NULL);
-	if (cfg->log != NULL && (err = recvlog_append(cfg->log, line, len))) {
-		msg_error("%s: receive log: %s", rq->id, strerror(err));
+	}
+	err = cfg->log != NULL ? log_envelope(cfg, trigger, line, len) : 0;
+	if (cfg->log == NULL)
+		jv_free(trigger);
+	if (err != 0) {
+		msg_error("%s: receive log: append failed: %s", rq->id,
+		    strerror(err));
 		free(line);
 		return reply(conn, rq, 503, NULL, 0, NULL);
 	}

@@ -82,6 +82,18 @@ trigger_new_id(char out[TRIGGER_ID_LEN + 1])
 	return 0;
 }
 
+/* Returns whether ID is 26 upper-case Crockford base32 digits, the first
+ * of them 0 to 7 (the 3 high bits of 128), as trigger_ulid writes it. */
+int
+trigger_id_valid(const char *id)
+{
+	static const char digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+	if (strlen(id) != TRIGGER_ID_LEN || id[0] < '0' || id[0] > '7')
+		return 0;
+	return strspn(id, digits) == TRIGGER_ID_LEN;
+}
+
 /* Formats a time as RFC 3339 UTC with milliseconds. */
 void
 trigger_time(char *buf, size_t len, long long sec, long nsec)

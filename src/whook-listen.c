@@ -22,7 +22,14 @@
 
 #define SD_LISTEN_FDS_START 3
 
-enum { OPT_MAX_HEADER = 256, OPT_READ_TIMEOUT, OPT_RECEIVE_LOG, OPT_VERSION };
+enum {
+	OPT_MAX_HEADER = 256,
+	OPT_READ_TIMEOUT,
+	OPT_LOG,
+	OPT_LOG_REDACT,
+	OPT_ACCEPT_ID,
+	OPT_VERSION
+};
 
 static const struct option options[] = {
     {"listen", required_argument, NULL, 'l'},
@@ -31,7 +38,10 @@ static const struct option options[] = {
     {"max-body", required_argument, NULL, 'b'},
     {"max-header", required_argument, NULL, OPT_MAX_HEADER},
     {"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
-    {"receive-log", required_argument, NULL, OPT_RECEIVE_LOG},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"receive-log", required_argument, NULL, OPT_LOG}, /* the old name */
+    {"log-redact", required_argument, NULL, OPT_LOG_REDACT},
+    {"accept-id", no_argument, NULL, OPT_ACCEPT_ID},
     {"timeout", required_argument, NULL, 't'},
     {"async", no_argument, NULL, 'a'},
     {"respond", required_argument, NULL, 'r'},
@@ -46,9 +56,9 @@ usage(FILE *f)
 	static const char *const lines[] = {
 	    "usage: whook-listen [-a] [-b bytes] [-f dir] [-l [host:]port]",
 	    "           [-m method[,method...]] [-r status|last|output]",
-	    "           [-t seconds] [--max-header bytes]",
-	    "           [--read-timeout seconds] [--receive-log file]",
-	    "           [-- command [arg ...]]",
+	    "           [-t seconds] [--accept-id] [--log file]",
+	    "           [--log-redact header] [--max-header bytes]",
+	    "           [--read-timeout seconds] [-- command [arg ...]]",
 	    "       whook-listen -h | --version",
 	    "  -l, --listen [HOST:]PORT  listen there (host 127.0.0.1)",
 	    "  -f, --flows DIR           run the flow the path names in DIR",
@@ -56,7 +66,9 @@ usage(FILE *f)
 	    "  -b, --max-body BYTES      maximum body, k or M suffix (25M)",
 	    "      --max-header BYTES    memory for the header block (32k)",
 	    "      --read-timeout SECS   close an idle connection (10)",
-	    "      --receive-log FILE    append each envelope, synced, first",
+	    "      --log FILE            append each envelope, synced, first",
+	    "      --log-redact HEADER   leave HEADER out of the log copy",
+	    "      --accept-id           take the id from Whook-Envelope-Id",
 	    "  -t, --timeout SECS        time a flow may run (30)",
 	    "  -a, --async               answer 202 once the flow started",
 	    "  -r, --respond WHAT        body: status, last or output",
@@ -120,6 +132,31 @@ add_methods(struct listen_config *cfg, char *list)
 	return 0;
 }
 
+/* Adds a header name, lowercased as $trigger.headers has it, to the
+ * names left out of the log.  The array lives until the process exits. */
+static int
+add_redact(struct listen_config *cfg, const char *name)
+{
+	const char **grown;
+	char *lower;
+	size_t i;
+
+	if (name[0] == '\0' || name[strcspn(name, ": \t\r\n")] != '\0')
+		return -1;
+	grown = realloc(cfg->redact, (cfg->nredact + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -1;
+	cfg->redact = grown;
+	lower = strdup(name);
+	if (lower == NULL)
+		return -1;
+	for (i = 0; lower[i] != '\0'; i++)
+		if (lower[i] >= 'A' && lower[i] <= 'Z')
+			lower[i] += 'a' - 'A';
+	cfg->redact[cfg->nredact++] = lower;
+	return 0;
+}
+
 static int
 parse_respond(const char *s, enum listen_respond *r)
 {
@@ -147,8 +184,16 @@ option(struct listen_config *cfg, int c, const char **listen, const char **log)
 	case 'f':
 		cfg->flows = optarg;
 		break;
-	case OPT_RECEIVE_LOG:
+	case OPT_LOG:
 		*log = optarg;
+		break;
+	case OPT_LOG_REDACT:
+		if (add_redact(cfg, optarg) == -1)
+			return misuse("--log-redact: invalid header name",
+			    optarg);
+		break;
+	case OPT_ACCEPT_ID:
+		cfg->accept_id = 1;
 		break;
 	case 'm':
 		if (add_methods(cfg, optarg) == -1)
@@ -213,6 +258,8 @@ parse_options(struct listen_config *cfg, int argc, char *argv[],
 		return misuse("--flows and a command exclude each other", NULL);
 	if (cfg->nmethods == 0)
 		add_methods(cfg, post);
+	if (cfg->nredact > 0 && *log == NULL)
+		return misuse("--log-redact needs --log", NULL);
 	if (cfg->respond != RESPOND_STATUS && cfg->async)
 		return misuse(
 		    "--respond needs the outcome: drop --async", NULL);

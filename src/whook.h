@@ -242,7 +242,10 @@ struct listen_config {
 	unsigned timeout;	    /* seconds a flow may run */
 	int async;
 	enum listen_respond respond;
-	struct recvlog *log;	    /* --receive-log, or NULL */
+	struct recvlog *log;	    /* --log, or NULL */
+	const char **redact;	    /* --log-redact: lowercased header names */
+	size_t nredact;
+	int accept_id;		    /* --accept-id: Whook-Envelope-Id is the id */
 };
 
 struct MHD_Connection;
@@ -271,6 +274,7 @@ struct trigger_request {
 void trigger_ulid(char out[TRIGGER_ID_LEN + 1], unsigned long long ms,
     const unsigned char random[10]);
 int trigger_new_id(char out[TRIGGER_ID_LEN + 1]);
+int trigger_id_valid(const char *id); /* of the form trigger_ulid makes */
 void trigger_time(char *buf, size_t len, long long sec, long nsec);
 int trigger_media_type(const char *ctype, char *type, size_t len);
 int trigger_param(const char *ctype, const char *name, char *value,

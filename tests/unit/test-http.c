@@ -83,6 +83,26 @@ test_ulid(void)
 }
 
 static void
+test_id_valid(void)
+{
+	char id[TRIGGER_ID_LEN + 1];
+
+	CHECK("new id made for check", trigger_new_id(id) == 0);
+	CHECK("id valid new", trigger_id_valid(id));
+	CHECK("id valid max", trigger_id_valid("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"));
+	CHECK("id invalid first 8",
+	    !trigger_id_valid("8ZZZZZZZZZZZZZZZZZZZZZZZZZ"));
+	CHECK("id invalid short", !trigger_id_valid("01ARYZ6S41"));
+	CHECK("id invalid long",
+	    !trigger_id_valid("01ARYZ6S410000000000000000A"));
+	CHECK("id invalid lowercase",
+	    !trigger_id_valid("01aryz6s410000000000000000"));
+	CHECK("id invalid letter I",
+	    !trigger_id_valid("01ARYZ6S41000000000000000I"));
+	CHECK("id invalid empty", !trigger_id_valid(""));
+}
+
+static void
 test_time(void)
 {
 	char t[40];
@@ -232,6 +252,7 @@ main(void)
 	test_media_type();
 	test_param();
 	test_ulid();
+	test_id_valid();
 	test_time();
 	test_resolve();
 	test_status();
