@@ -41,7 +41,8 @@ MANS = man/whook.7 man/whook-listen.1 man/whook-check.1 man/whook-map.1 \
 COMMON = src/msg.o src/secret.o src/json.o src/path.o src/envelope.o \
 	src/ndjson.o src/stage.o
 # One line a program: the objects only it needs.
-LISTEN_OBJS = src/http.o src/flow.o src/listen-trigger.o src/recvlog.o
+LISTEN_OBJS = src/http.o src/flow.o src/listen-trigger.o src/recvlog.o \
+	src/listen-persist.o src/listen-inproc.o $(RUN_OBJS)
 CHECK_OBJS = src/check.o src/rule.o src/signature.o src/jqprog.o
 MAP_OBJS = src/map.o src/template.o src/jqprog.o
 INSERT_OBJS = src/insert.o src/store.o
@@ -57,7 +58,8 @@ all: $(PROGS)
 
 bin/whook-listen: src/whook-listen.o $(COMMON) $(LISTEN_OBJS)
 	@mkdir -p bin
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(BASE_LIBS) -lpthread
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(SQLITE_LIBS) $(BASE_LIBS) \
+	    -lpthread
 bin/whook-check: src/whook-check.o $(COMMON) $(CHECK_OBJS)
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BASE_LIBS)

@@ -28,6 +28,7 @@
 struct http_server {
 	const struct listen_config *cfg;
 	struct MHD_Daemon *daemon;
+	struct persist *persist; /* --persistent, or NULL */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	int active;	/* requests not yet completed */
@@ -46,6 +47,7 @@ struct request {
 	size_t len, cap;
 	unsigned long long dropped; /* body bytes beyond --max-body */
 	int begun, too_large, status;
+	int retry_after; /* send Retry-After: 1 with the response */
 	long long start_ms;
 };
 
@@ -221,6 +223,8 @@ reply(struct MHD_Connection *conn, struct request *rq, int status,
 		    "%s%s", i ? ", " : "", cfg->methods[i]);
 	if (status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	if (rq->retry_after)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	ret = MHD_queue_response(conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	rq->status = status;
@@ -465,6 +469,37 @@ run_flow(
 	return ret;
 }
 
+/* Hands the envelope ENV (consumed) to its persistent flow and responds
+ * with the outcome. */
+static enum MHD_Result
+run_persistent(struct MHD_Connection *conn, struct request *rq, jv env,
+    const char *line, size_t len)
+{
+	const struct listen_config *cfg = rq->srv->cfg;
+	struct persist_answer a;
+	char file[4096];
+	enum MHD_Result ret;
+
+	if (cfg->flows != NULL)
+		flow_resolve(cfg->flows, rq->path, file, sizeof(file));
+	persist_submit(rq->srv->persist, cfg->flows != NULL ? file : NULL,
+	    rq->id, env, line, len, &a);
+	if (a.busy) {
+		msg_warn("%s: flow busy: %zu requests in flight, try again",
+		    rq->id, cfg->max_inflight);
+		rq->retry_after = 1;
+	} else if (a.status == 504) {
+		msg_error("%s: flow gave no outcome within %u s", rq->id,
+		    cfg->timeout);
+	} else if (a.status == 503) {
+		msg_error("%s: flow exited or is stopping before its outcome",
+		    rq->id);
+	}
+	ret = reply(conn, rq, a.status, a.body, a.len, a.ctype);
+	free(a.body);
+	return ret;
+}
+
 static char *
 envelope_line(jv trigger, size_t *len)
 {
@@ -515,10 +550,11 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 	struct trigger_request tr = {rq->id, rq->received_at, rq->method,
 	    rq->path, rq->body ? rq->body : "", rq->len, rq->remote};
 	const struct listen_config *cfg = rq->srv->cfg;
-	jv trigger, msg;
+	jv trigger, msg, keep;
 	char *line;
 	size_t len;
 	int status, err;
+	enum MHD_Result ret;
 
 	if (rq->too_large)
 		return reply(conn, rq, 413, NULL, 0, NULL);
@@ -536,14 +572,23 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 		jv_free(trigger);
 		return reply(conn, rq, 500, NULL, 0, NULL);
 	}
+	keep = rq->srv->persist != NULL ? jv_copy(trigger) : jv_invalid();
 	err = cfg->log != NULL ? log_envelope(cfg, trigger, line, len) : 0;
 	if (cfg->log == NULL)
 		jv_free(trigger);
 	if (err != 0) {
 		msg_error("%s: receive log: append failed: %s", rq->id,
 		    strerror(err));
+		jv_free(keep);
 		free(line);
 		return reply(conn, rq, 503, NULL, 0, NULL);
+	}
+	if (rq->srv->persist != NULL) {
+		ret = run_persistent(conn, rq,
+		    jv_object_set(jv_object(), jv_string("$trigger"), keep), line,
+		    len);
+		free(line);
+		return ret;
 	}
 	if (cfg->flows != NULL || cfg->command != NULL)
 		return run_flow(conn, rq, line, len);
@@ -594,6 +639,13 @@ http_start(const struct listen_config *cfg, int listenfd)
 	if (srv == NULL)
 		return NULL;
 	srv->cfg = cfg;
+	if (cfg->persistent && (cfg->flows != NULL || cfg->command != NULL)) {
+		srv->persist = persist_new(cfg);
+		if (srv->persist == NULL) {
+			free(srv);
+			return NULL;
+		}
+	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->changed, NULL);
 	if (listenfd == -1)
@@ -653,6 +705,8 @@ http_stop(struct http_server *srv, unsigned grace)
 		msg_warn("stopping with %d requests and %d flows in progress",
 		    srv->active, srv->background);
 	pthread_mutex_unlock(&srv->lock);
+	if (srv->persist != NULL)
+		persist_stop(srv->persist, grace);
 	MHD_stop_daemon(srv->daemon);
 	free(srv);
 }

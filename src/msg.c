@@ -10,20 +10,28 @@
 #include "whook.h"
 
 int msg_verbose;
-static const char *prog = "whook";
+/* The first name given is the process's.  A later msg_init names only its
+ * own thread, so that the stages of an in-process flow, which rename their
+ * thread as each runs, leave whook-listen's request threads alone. */
+static const char *process_prog;
+static _Thread_local const char *thread_prog;
 static int journal = -1;
 
 void
 msg_init(const char *name)
 {
-	prog = name;
+	if (process_prog == NULL)
+		process_prog = name;
+	thread_prog = name;
 	journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
 const char *
 msg_prog(void)
 {
-	return prog;
+	if (thread_prog != NULL)
+		return thread_prog;
+	return process_prog != NULL ? process_prog : "whook";
 }
 
 static void
@@ -33,9 +41,9 @@ msg_print(int priority, const char *fmt, va_list ap)
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	if (journal == 1)
-		fprintf(stderr, "<%d>%s: %s\n", priority, prog, line);
+		fprintf(stderr, "<%d>%s: %s\n", priority, msg_prog(), line);
 	else
-		fprintf(stderr, "%s: %s\n", prog, line);
+		fprintf(stderr, "%s: %s\n", msg_prog(), line);
 }
 
 void
@@ -71,5 +79,5 @@ msg_info(const char *fmt, ...)
 void
 msg_version(void)
 {
-	printf("%s %s\n", prog, WHOOK_VERSION);
+	printf("%s %s\n", msg_prog(), WHOOK_VERSION);
 }

@@ -34,7 +34,8 @@ struct reader {
 
 /* Each envelope is kept with the value and the text it was parsed from, so
  * that the members no stage changed are written back as they came. */
-struct batch {
+struct ndjson_batch {
+	struct stage *st;
 	jv *envelopes;
 	jv *originals;
 	char **texts;
@@ -143,7 +144,7 @@ reader_waiting(struct reader *r)
 }
 
 static void
-batch_grow(struct batch *b)
+batch_grow(struct ndjson_batch *b)
 {
 	b->cap = b->cap ? b->cap * 2 : 16;
 	b->envelopes = realloc(b->envelopes, b->cap * sizeof(jv));
@@ -159,7 +160,7 @@ batch_grow(struct batch *b)
 }
 
 static void
-batch_push(struct batch *b, jv env, jv original, const char *text,
+batch_push(struct ndjson_batch *b, jv env, jv original, const char *text,
     size_t len, int pending)
 {
 	if (b->n == b->cap)
@@ -171,7 +172,8 @@ batch_push(struct batch *b, jv env, jv original, const char *text,
 		msg_error("out of memory");
 		exit(EX_OSERR);
 	}
-	memcpy(b->texts[b->n], text, len);
+	if (len > 0)
+		memcpy(b->texts[b->n], text, len);
 	b->lens[b->n] = len;
 	b->envelopes[b->n] = env;
 	b->originals[b->n] = original;
@@ -180,7 +182,7 @@ batch_push(struct batch *b, jv env, jv original, const char *text,
 }
 
 static long
-batch_age_ms(const struct batch *b)
+batch_age_ms(const struct ndjson_batch *b)
 {
 	struct timespec now;
 
@@ -226,14 +228,26 @@ reject(struct stage *st, jv env, int code, struct outcome *oc)
 	return jv_invalid();
 }
 
-/* Commits and writes the batch; returns the worst exit status. */
-static int
-batch_flush(struct stage *st, struct batch *b, FILE *out)
+/* Writes one envelope of a flushed batch on the FILE in ARG. */
+static void
+emit_line(void *arg, jv env, jv original, const char *text, size_t len)
 {
+	FILE *out = arg;
+	jv dumped = json_dump_reusing(env, original, text, len);
+
+	fwrite(jv_string_value(dumped), 1,
+	    jv_string_length_bytes(jv_copy(dumped)), out);
+	putc('\n', out);
+	jv_free(dumped);
+}
+
+int
+ndjson_batch_flush(struct ndjson_batch *b, ndjson_emit *emit, void *arg)
+{
+	struct stage *st = b->st;
 	struct outcome oc;
 	int status = 0, code = 0, any = 0;
 	size_t i;
-	jv text;
 
 	for (i = 0; i < b->n; i++)
 		any |= b->pending[i];
@@ -255,13 +269,8 @@ batch_flush(struct stage *st, struct batch *b, FILE *out)
 			free(b->texts[i]);
 			continue;
 		}
-		text = json_dump_reusing(env, b->originals[i], b->texts[i],
-		    b->lens[i]);
+		emit(arg, env, b->originals[i], b->texts[i], b->lens[i]);
 		free(b->texts[i]);
-		fwrite(jv_string_value(text), 1,
-		    jv_string_length_bytes(jv_copy(text)), out);
-		putc('\n', out);
-		jv_free(text);
 	}
 	b->n = 0;
 	return status;
@@ -278,19 +287,45 @@ is_blank(const char *s, size_t n)
 	return 1;
 }
 
+int
+ndjson_batch_add(struct ndjson_batch *b, jv env, const char *text,
+    size_t len)
+{
+	struct stage *st = b->st;
+	struct outcome oc;
+	jv original;
+	int code;
+
+	if (ndjson_outcomes() && envelope_has_error(env)) {
+		batch_push(b, env, jv_copy(env), text, len, 0);
+		return 0;
+	}
+	original = jv_copy(env);
+	memset(&oc, 0, sizeof(oc));
+	code = st->process(st->ctx, &env, &oc);
+	if (code == 0) {
+		batch_push(b, env, original, text, len, st->commit != NULL);
+		return 0;
+	}
+	env = reject(st, env, code, &oc);
+	if (jv_is_valid(env))
+		batch_push(b, env, original, text, len, 0);
+	else
+		jv_free(original);
+	return code;
+}
+
 /* Runs one line through the stage; returns its exit status. */
 static int
-process_line(struct stage *st, struct batch *b, const char *line, size_t n,
+process_line(struct ndjson_batch *b, const char *line, size_t n,
     unsigned long lineno)
 {
-	struct outcome oc;
-	jv env, msg, original;
-	int code;
+	jv env, msg;
 
 	env = json_parse(line, n);
 	if (!jv_is_valid(env)) {
 		/* In a chain the message belongs to the first program. */
-		msg_init(st->name);
+		msg_init(b->st->name);
 		msg = jv_invalid_get_msg(env);
 		msg_error("stdin:%lu: invalid JSON: %s", lineno,
 		    jv_get_kind(msg) == JV_KIND_STRING ?
@@ -299,36 +334,56 @@ process_line(struct stage *st, struct batch *b, const char *line, size_t n,
 		return EX_DATAERR;
 	}
 	if (jv_get_kind(env) != JV_KIND_OBJECT) {
-		msg_init(st->name);
+		msg_init(b->st->name);
 		msg_error("stdin:%lu: invalid envelope: not a JSON object",
 		    lineno);
 		jv_free(env);
 		return EX_DATAERR;
 	}
-	if (ndjson_outcomes() && envelope_has_error(env)) {
-		batch_push(b, env, jv_copy(env), line, n, 0);
-		return 0;
-	}
-	original = jv_copy(env);
-	memset(&oc, 0, sizeof(oc));
-	code = st->process(st->ctx, &env, &oc);
-	if (code == 0) {
-		batch_push(b, env, original, line, n, st->commit != NULL);
-		return 0;
-	}
-	env = reject(st, env, code, &oc);
-	if (jv_is_valid(env))
-		batch_push(b, env, original, line, n, 0);
-	else
-		jv_free(original);
-	return code;
+	return ndjson_batch_add(b, env, line, n);
+}
+
+struct ndjson_batch *
+ndjson_batch_new(struct stage *st)
+{
+	struct ndjson_batch *b = calloc(1, sizeof(*b));
+
+	if (b != NULL)
+		b->st = st;
+	return b;
+}
+
+size_t
+ndjson_batch_size(const struct ndjson_batch *b)
+{
+	return b->n;
+}
+
+static void
+batch_release(struct ndjson_batch *b)
+{
+	free(b->envelopes);
+	free(b->originals);
+	free(b->texts);
+	free(b->lens);
+	free(b->pending);
+}
+
+/* Frees B, which a flush has emptied. */
+void
+ndjson_batch_free(struct ndjson_batch *b)
+{
+	if (b == NULL)
+		return;
+	batch_release(b);
+	free(b);
 }
 
 int
 ndjson_run(struct stage *st, int infd, FILE *out)
 {
 	struct reader r = { .fd = infd, .cap = 64 * 1024 };
-	struct batch b = { 0 };
+	struct ndjson_batch b = { .st = st };
 	size_t batch_max = st->batch_max ? st->batch_max : BATCH_MAX;
 	int batch_ms = st->batch_ms ? st->batch_ms : BATCH_MS;
 	int status = 0, got, waiting;
@@ -345,11 +400,11 @@ ndjson_run(struct stage *st, int infd, FILE *out)
 	while ((got = reader_line(&r, &line, &n)) == 1) {
 		if (!is_blank(line, n))
 			status = max_status(status,
-			    process_line(st, &b, line, n, r.lineno));
+			    process_line(&b, line, n, r.lineno));
 		waiting = reader_waiting(&r);
 		if (!waiting || b.n >= batch_max ||
 		    (b.n > 0 && batch_age_ms(&b) >= batch_ms))
-			status = max_status(status, batch_flush(st, &b, out));
+			status = max_status(status, ndjson_batch_flush(&b, emit_line, out));
 		if (!waiting)
 			fflush(out);
 	}
@@ -357,16 +412,12 @@ ndjson_run(struct stage *st, int infd, FILE *out)
 		msg_error("stdin: %s", strerror(errno));
 		status = max_status(status, EX_IOERR);
 	}
-	status = max_status(status, batch_flush(st, &b, out));
+	status = max_status(status, ndjson_batch_flush(&b, emit_line, out));
 	if (fflush(out) == EOF || ferror(out)) {
 		msg_error("stdout: %s", strerror(errno));
 		status = max_status(status, EX_IOERR);
 	}
-	free(b.envelopes);
-	free(b.originals);
-	free(b.texts);
-	free(b.lens);
-	free(b.pending);
+	batch_release(&b);
 	free(r.buf);
 	return status;
 }

@@ -28,6 +28,9 @@ enum {
 	OPT_LOG,
 	OPT_LOG_REDACT,
 	OPT_ACCEPT_ID,
+	OPT_PERSISTENT,
+	OPT_MAX_INFLIGHT,
+	OPT_STOP_TIMEOUT,
 	OPT_VERSION
 };
 
@@ -42,6 +45,9 @@ static const struct option options[] = {
     {"receive-log", required_argument, NULL, OPT_LOG}, /* the old name */
     {"log-redact", required_argument, NULL, OPT_LOG_REDACT},
     {"accept-id", no_argument, NULL, OPT_ACCEPT_ID},
+    {"persistent", no_argument, NULL, OPT_PERSISTENT},
+    {"max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT},
+    {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
     {"timeout", required_argument, NULL, 't'},
     {"async", no_argument, NULL, 'a'},
     {"respond", required_argument, NULL, 'r'},
@@ -58,7 +64,9 @@ usage(FILE *f)
 	    "           [-m method[,method...]] [-r status|last|output]",
 	    "           [-t seconds] [--accept-id] [--log file]",
 	    "           [--log-redact header] [--max-header bytes]",
-	    "           [--read-timeout seconds] [-- command [arg ...]]",
+	    "           [--max-inflight n] [--persistent]",
+	    "           [--read-timeout seconds] [--stop-timeout seconds]",
+	    "           [-- command [arg ...]]",
 	    "       whook-listen -h | --version",
 	    "  -l, --listen [HOST:]PORT  listen there (host 127.0.0.1)",
 	    "  -f, --flows DIR           run the flow the path names in DIR",
@@ -70,6 +78,9 @@ usage(FILE *f)
 	    "      --log-redact HEADER   leave HEADER out of the log copy",
 	    "      --accept-id           take the id from Whook-Envelope-Id",
 	    "  -t, --timeout SECS        time a flow may run (30)",
+	    "      --persistent          start each flow once and keep it",
+	    "      --max-inflight N      requests a persistent flow holds (256)",
+	    "      --stop-timeout SECS   time SIGTERM waits for requests (10)",
 	    "  -a, --async               answer 202 once the flow started",
 	    "  -r, --respond WHAT        body: status, last or output",
 	    "  -h, --help                print this help and exit",
@@ -195,6 +206,23 @@ option(struct listen_config *cfg, int c, const char **listen, const char **log)
 	case OPT_ACCEPT_ID:
 		cfg->accept_id = 1;
 		break;
+	case OPT_PERSISTENT:
+		cfg->persistent = 1;
+		break;
+	case OPT_MAX_INFLIGHT:
+		if (parse_size(optarg, &v, 0) == -1 || v == 0 || v > 1000000)
+			return misuse("--max-inflight: invalid count (1 to "
+				      "1000000)",
+			    optarg);
+		cfg->max_inflight = v;
+		break;
+	case OPT_STOP_TIMEOUT:
+		if (parse_size(optarg, &v, 0) == -1 || v > 86400)
+			return misuse("--stop-timeout: invalid timeout (0 to "
+				      "86400 seconds)",
+			    optarg);
+		cfg->stop_timeout = v;
+		break;
 	case 'm':
 		if (add_methods(cfg, optarg) == -1)
 			return misuse("--method: more than 16 methods", NULL);
@@ -260,6 +288,9 @@ parse_options(struct listen_config *cfg, int argc, char *argv[],
 		add_methods(cfg, post);
 	if (cfg->nredact > 0 && *log == NULL)
 		return misuse("--log-redact needs --log", NULL);
+	if (cfg->persistent && cfg->async)
+		return misuse("--async and --persistent exclude each other",
+		    NULL);
 	if (cfg->respond != RESPOND_STATUS && cfg->async)
 		return misuse(
 		    "--respond needs the outcome: drop --async", NULL);
@@ -316,6 +347,10 @@ systemd_listener(void)
 	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() ||
 	    strcmp(fds, "1") != 0)
 		return -1;
+	/* As sd_listen_fds(3) does, so that no flow takes them for its own. */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
 	fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
 	return SD_LISTEN_FDS_START;
 }
@@ -378,7 +413,7 @@ serve_listener(const struct listen_config *cfg, int fd, const char *where)
 		reopen_log(cfg);
 	}
 	msg_info("stopping on signal %d", sig);
-	http_stop(srv, cfg->timeout + cfg->read_timeout);
+	http_stop(srv, cfg->stop_timeout);
 	return 0;
 }
 
@@ -444,6 +479,8 @@ main(int argc, char *argv[])
 	    .max_header = 32 * 1024,
 	    .read_timeout = 10,
 	    .timeout = 30,
+	    .max_inflight = 256,
+	    .stop_timeout = 10,
 	};
 	const char *listen = NULL, *log = NULL;
 	char why[512];

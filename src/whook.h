@@ -119,6 +119,26 @@ int ndjson_run(struct stage *st, int infd, FILE *out);
 int ndjson_outcomes(void);
 
 /*
+ * The batch that ndjson_run fills, for a caller with envelopes of its
+ * own (whook-listen's in-process flows).  ndjson_batch_add runs ENV
+ * (consumed) through the stage and keeps it, with TEXT (borrowed, the
+ * line it was parsed from, or NULL) for output; it returns the stage's
+ * exit status.  ndjson_batch_flush commits once, then hands each kept
+ * envelope to EMIT in order (an envelope the commit failed with $error
+ * set) and returns the worst exit status.  EMIT consumes ENV and
+ * ORIGINAL.
+ */
+struct ndjson_batch;
+typedef void ndjson_emit(void *arg, jv env, jv original, const char *text,
+    size_t len);
+struct ndjson_batch *ndjson_batch_new(struct stage *st);
+int ndjson_batch_add(struct ndjson_batch *b, jv env, const char *text,
+    size_t len);
+int ndjson_batch_flush(struct ndjson_batch *b, ndjson_emit *emit, void *arg);
+size_t ndjson_batch_size(const struct ndjson_batch *b);
+void ndjson_batch_free(struct ndjson_batch *b);
+
+/*
  * Stage builders, one per filter program (check.c, map.c, insert.c): each
  * parses a program's arguments (argv[0] included, getopt_long reset with
  * optind = 0) into *st.  Returns STAGE_READY, or the status to exit with
@@ -246,6 +266,9 @@ struct listen_config {
 	const char **redact;	    /* --log-redact: lowercased header names */
 	size_t nredact;
 	int accept_id;		    /* --accept-id: Whook-Envelope-Id is the id */
+	int persistent;		    /* --persistent: flows kept running */
+	size_t max_inflight;	    /* requests a persistent flow holds */
+	unsigned stop_timeout;	    /* seconds SIGTERM waits for requests */
 };
 
 struct MHD_Connection;
@@ -257,7 +280,8 @@ struct http_server *http_start(const struct listen_config *cfg,
 /* Serves the connected socket FD until its peer closes it. */
 int http_serve_inetd(struct http_server *srv, int fd);
 /* Stops accepting, waits up to GRACE seconds for requests and background
- * flows in progress, then frees the server. */
+ * flows in progress, then up to GRACE seconds for --persistent flows to
+ * exit once their input is closed, and frees the server. */
 void http_stop(struct http_server *srv, unsigned grace);
 
 /* A request as whook-listen received it, before the envelope is built. */
@@ -310,6 +334,32 @@ void flow_finish(struct flow_proc *p, const char *line, size_t len,
 int flow_status(const struct flow_result *r, const char *id,
     enum listen_respond respond, char **body, size_t *bodylen,
     const char **ctype);
+
+/*
+ * listen-persist.c, listen-inproc.c: --persistent flows, each started
+ * once and fed every request's envelope; a whook-run flow file runs on a
+ * thread of this process.  persist_submit consumes ENV, borrows LINE (the
+ * envelope's text) and fills *A, with a body to free.
+ */
+struct persist_answer {
+	int status;
+	char *body;	   /* malloc'd, NULL for the default body */
+	size_t len;
+	const char *ctype;
+	int busy;	   /* a 503 for --max-inflight: add Retry-After */
+};
+struct persist;
+struct persist *persist_new(const struct listen_config *cfg);
+void persist_submit(struct persist *p, const char *file, const char *id,
+    jv env, const char *line, size_t len, struct persist_answer *a);
+/* Closes the flows' input, waits up to GRACE seconds for them to exit. */
+void persist_stop(struct persist *p, unsigned grace);
+struct inproc;
+typedef void inproc_done(void *arg, const struct persist_answer *a);
+struct inproc *inproc_start(const char *file, enum listen_respond respond);
+/* Queues ENV (consumed); DONE gets the answer on the flow's thread. */
+void inproc_queue(struct inproc *f, jv env, inproc_done *done, void *arg);
+void inproc_stop(struct inproc *f);
 
 /*
  * items.c: whook-send's request items in HTTPie's syntax: Header:Value,

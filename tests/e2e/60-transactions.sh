@@ -1,7 +1,8 @@
 #!/bin/sh
 # The transactions flow end to end: curl and whook-send against
-# flows.d/transactions behind systemd-socket-activate (inetd mode) and
-# behind whook-listen --listen, with a real sqlite file.
+# flows.d/transactions behind systemd-socket-activate (inetd mode),
+# behind whook-listen --listen, and run in-process by whook-listen
+# --listen --persistent, with a real sqlite file.
 . "$(dirname "$0")/../lib.sh"
 
 mkdir cred
@@ -23,6 +24,7 @@ start_endpoint() {
 		    -l "127.0.0.1:$PORT" "$BIN/whook-listen" \
 		    --flows "$ROOT/flows.d" --max-body 4096 "$@" 2>"$log"
 	else
+		if [ "$mode" = persistent ]; then set -- --persistent "$@"; fi
 		WHOOK_DB=$db spawn "$BIN/whook-listen" \
 		    --listen "127.0.0.1:$PORT" --flows "$ROOT/flows.d" \
 		    --max-body 4096 "$@" 2>"$log"
@@ -84,6 +86,7 @@ suite() {
 
 suite inetd
 suite listen
+suite persistent
 
 # Asynchronous: 202 at once, the row shortly after.
 for mode in inetd listen; do

@@ -1,0 +1,624 @@
+/*
+ * whook-listen --persistent: each flow is started once, on first use, and
+ * kept running.  A request's envelope goes down the flow's standard input
+ * as one NDJSON line, and the request waits until the line whose
+ * $trigger.id is its id comes back on the flow's standard output (every
+ * whook program writes one line for each line under WHOOK_OUTCOMES=1).
+ * A flow file that names whook-run runs in this process instead
+ * (listen-inproc.c).  Past --max-inflight a request is answered 503 at
+ * once; a flow that does not answer within --timeout is killed (504 for
+ * the request, 503 for the others it held) and started again on the
+ * next request, as is a flow that exits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "whook.h"
+
+/* A request waiting for its outcome.  It is freed by the request thread,
+ * or by the flow thread when the request gave up waiting (abandoned). */
+struct waiter {
+	char id[TRIGGER_ID_LEN + 1];
+	unsigned long gen; /* the flow process it was written to */
+	struct pflow *flow;
+	int done, abandoned;
+	struct persist_answer answer;
+	pthread_cond_t cond;
+	struct waiter *next;
+};
+
+struct pflow {
+	struct persist *pool;
+	char *file; /* NULL for the -- command */
+	struct inproc *inproc;
+	int inproc_checked;
+	pthread_mutex_t write_lock; /* the only lock held while writing */
+	pid_t pid;
+	int in;			    /* its stdin, -1 when closed */
+	int running;
+	unsigned long gen;	    /* counts the processes started */
+	struct waiter *waiters;	    /* of external flows */
+	size_t inflight;
+	struct pflow *next;
+};
+
+struct persist {
+	const struct listen_config *cfg;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct pflow *flows;
+	int readers; /* reader threads still running */
+	int stopping;
+};
+
+/* What the reader thread of one flow process needs. */
+struct reader_arg {
+	struct pflow *flow;
+	unsigned long gen;
+	pid_t pid;
+	int out;
+};
+
+static long long
+deadline_after(unsigned seconds)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+	    (long long)seconds * 1000;
+}
+
+static long long
+now_ms(void)
+{
+	return deadline_after(0);
+}
+
+static struct timespec
+realtime_of(long long deadline)
+{
+	struct timespec ts;
+	long long left = deadline - now_ms();
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (left < 0)
+		left = 0;
+	ts.tv_sec += left / 1000;
+	ts.tv_nsec += (left % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+struct persist *
+persist_new(const struct listen_config *cfg)
+{
+	struct persist *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->cfg = cfg;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->changed, NULL);
+	return p;
+}
+
+/* Finds or adds the flow of FILE (NULL: the command), under the lock. */
+static struct pflow *
+flow_of(struct persist *p, const char *file)
+{
+	struct pflow *f;
+
+	for (f = p->flows; f != NULL; f = f->next)
+		if ((f->file == NULL && file == NULL) ||
+		    (f->file != NULL && file != NULL &&
+			strcmp(f->file, file) == 0))
+			return f;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL || (file != NULL && (f->file = strdup(file)) == NULL)) {
+		free(f);
+		return NULL;
+	}
+	f->pool = p;
+	f->in = -1;
+	pthread_mutex_init(&f->write_lock, NULL);
+	f->next = p->flows;
+	p->flows = f;
+	return f;
+}
+
+/* Sets the answer of W, wakes its request, and frees W when the request
+ * no longer waits.  Called with the pool lock held. */
+static void
+waiter_finish(struct waiter *w, const struct persist_answer *a)
+{
+	if (w->abandoned) {
+		free(a->body);
+		pthread_cond_destroy(&w->cond);
+		free(w);
+		return;
+	}
+	w->answer = *a;
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+}
+
+static void
+unlink_waiter(struct pflow *f, struct waiter *w)
+{
+	struct waiter **pp;
+
+	for (pp = &f->waiters; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			f->inflight--;
+			return;
+		}
+}
+
+/* Answers the waiter of outcome LINE, under the lock. */
+static void
+deliver(struct pflow *f, unsigned long gen, char *line, size_t len)
+{
+	const struct listen_config *cfg = f->pool->cfg;
+	struct flow_result r = {.output = line, .len = len};
+	struct persist_answer a = {0};
+	struct waiter *w;
+	char id[128];
+	jv env = json_parse(line, len);
+
+	id[0] = '\0';
+	if (jv_get_kind(env) == JV_KIND_OBJECT)
+		envelope_id(env, id, sizeof(id));
+	jv_free(env);
+	for (w = f->waiters; w != NULL; w = w->next)
+		if (w->gen == gen && strcmp(w->id, id) == 0)
+			break;
+	if (w == NULL) {
+		msg_warn("%s: flow output matches no waiting request: %s",
+		    f->file ? f->file : f->pool->cfg->command[0],
+		    id[0] ? id : "no $trigger.id");
+		return;
+	}
+	a.status = flow_status(&r, w->id, cfg->respond, &a.body, &a.len,
+	    &a.ctype);
+	unlink_waiter(f, w);
+	waiter_finish(w, &a);
+}
+
+/* Answers every request still waiting on process GEN: 503. */
+static void
+fail_waiters(struct pflow *f, unsigned long gen)
+{
+	struct persist_answer a = {.status = 503};
+	struct waiter **pp = &f->waiters, *w;
+
+	while ((w = *pp) != NULL) {
+		if (w->gen != gen) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		f->inflight--;
+		waiter_finish(w, &a);
+	}
+}
+
+static void
+log_exit(const struct pflow *f, pid_t pid, int status)
+{
+	const char *name = f->file ? f->file : f->pool->cfg->command[0];
+
+	if (WIFSIGNALED(status))
+		msg_warn("flow %s (pid %ld) killed by signal %d", name,
+		    (long)pid, WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0 || !f->pool->stopping)
+		msg_warn("flow %s (pid %ld) exited with status %d", name,
+		    (long)pid, WEXITSTATUS(status));
+}
+
+/* Reads outcome lines until the flow closes its stdout, then answers
+ * what it still held 503 and reaps it. */
+static void *
+reader_run(void *arg)
+{
+	struct reader_arg ra = *(struct reader_arg *)arg;
+	struct pflow *f = ra.flow;
+	char *buf = NULL, *nl, *grown;
+	size_t len = 0, cap = 0, start;
+	ssize_t n;
+	int status = 0;
+
+	free(arg);
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			grown = realloc(buf, cap);
+			if (grown == NULL)
+				break;
+			buf = grown;
+		}
+		n = read(ra.out, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += n;
+		pthread_mutex_lock(&f->pool->lock);
+		for (start = 0;
+		     (nl = memchr(buf + start, '\n', len - start)) != NULL;
+		     start = nl - buf + 1) {
+			*nl = '\0';
+			deliver(f, ra.gen, buf + start, nl - (buf + start));
+		}
+		pthread_mutex_unlock(&f->pool->lock);
+		memmove(buf, buf + start, len - start);
+		len -= start;
+	}
+	free(buf);
+	close(ra.out);
+	pthread_mutex_lock(&f->pool->lock);
+	if (f->gen == ra.gen)
+		f->running = 0;
+	fail_waiters(f, ra.gen);
+	pthread_mutex_unlock(&f->pool->lock);
+	if (!f->pool->stopping)
+		kill(-ra.pid, SIGTERM); /* what is left of its process group */
+	while (waitpid(ra.pid, &status, 0) == -1 && errno == EINTR)
+		;
+	log_exit(f, ra.pid, status);
+	pthread_mutex_lock(&f->pool->lock);
+	f->pool->readers--;
+	pthread_cond_broadcast(&f->pool->changed);
+	pthread_mutex_unlock(&f->pool->lock);
+	return NULL;
+}
+
+/* Starts the flow's process and its reader thread, with the write lock
+ * and the pool lock held.  Returns 0, or -1 after a message. */
+static int
+start_process(struct pflow *f)
+{
+	const struct listen_config *cfg = f->pool->cfg;
+	char *argv[2] = {f->file, NULL}, why[512];
+	struct reader_arg *ra = malloc(sizeof(*ra));
+	struct flow_proc proc;
+	pthread_t t;
+
+	if (ra == NULL)
+		return -1;
+	if (flow_start(f->file ? argv : cfg->command, f->file == NULL, &proc,
+		why, sizeof(why)) == -1) {
+		msg_error("flow could not start: %s", why);
+		free(ra);
+		return -1;
+	}
+	/* Writes block, bounded by poll, so that a line is written whole. */
+	fcntl(proc.in, F_SETFL, fcntl(proc.in, F_GETFL) & ~O_NONBLOCK);
+	if (f->in != -1)
+		close(f->in);
+	f->in = proc.in;
+	f->pid = proc.pid;
+	f->gen++;
+	f->running = 1;
+	*ra = (struct reader_arg){f, f->gen, proc.pid, proc.out};
+	f->pool->readers++;
+	if (pthread_create(&t, NULL, reader_run, ra) != 0) {
+		f->pool->readers--;
+		kill(-proc.pid, SIGKILL);
+		waitpid(proc.pid, NULL, 0);
+		close(proc.out);
+		free(ra);
+		f->running = 0;
+		return -1;
+	}
+	pthread_detach(t);
+	msg_info("flow %s started, pid %ld", f->file ? f->file : cfg->command[0],
+	    (long)proc.pid);
+	return 0;
+}
+
+/* Writes LINE and a newline to FD by DEADLINE.  Returns 0, or -1. */
+static int
+write_line(int fd, const char *line, size_t len, long long deadline)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	size_t sent = 0;
+	ssize_t n;
+	int left;
+
+	while (sent < len + 1) {
+		left = (int)(deadline - now_ms());
+		if (left <= 0 || poll(&pfd, 1, left) == 0)
+			return -1;
+		if (sent < len)
+			n = write(fd, line + sent, len - sent);
+		else
+			n = write(fd, "\n", 1);
+		if (n == -1 && errno != EINTR && errno != EAGAIN)
+			return -1;
+		if (n > 0)
+			sent += n;
+	}
+	return 0;
+}
+
+static struct waiter *
+waiter_new(const char *id)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	snprintf(w->id, sizeof(w->id), "%s", id);
+	pthread_cond_init(&w->cond, NULL);
+	return w;
+}
+
+/* Waits for W's answer until DEADLINE; on time-out gives W up (the flow
+ * frees it) and returns -1.  Called with the pool lock held. */
+static int
+waiter_wait(struct persist *p, struct waiter *w, long long deadline)
+{
+	struct timespec until = realtime_of(deadline);
+
+	while (!w->done)
+		if (pthread_cond_timedwait(&w->cond, &p->lock, &until) ==
+		    ETIMEDOUT)
+			break;
+	if (w->done)
+		return 0;
+	w->abandoned = 1;
+	return -1;
+}
+
+/* Admits one more request to F, under the lock: 0, or the status. */
+static int
+admit(struct persist *p, struct pflow *f, struct persist_answer *a)
+{
+	if (p->stopping)
+		return a->status = 503;
+	if (f->inflight >= p->cfg->max_inflight) {
+		a->busy = 1;
+		return a->status = 503;
+	}
+	return 0;
+}
+
+/* Kills process GEN of F after a request timed out on it, so that the
+ * next request starts it anew; its reader answers the others 503. */
+static void
+kill_hung(struct pflow *f, unsigned long gen)
+{
+	const char *name = f->file ? f->file : f->pool->cfg->command[0];
+
+	if (!f->running || f->gen != gen)
+		return;
+	msg_error("flow %s (pid %ld) gave no outcome within %u s: killed",
+	    name, (long)f->pid, f->pool->cfg->timeout);
+	kill(-f->pid, SIGKILL);
+}
+
+/* Runs LINE through the external flow F; fills *A. */
+static void
+submit_external(struct pflow *f, const char *id, const char *line,
+    size_t len, struct persist_answer *a)
+{
+	struct persist *p = f->pool;
+	long long deadline = deadline_after(p->cfg->timeout);
+	struct timespec until = realtime_of(deadline);
+	struct waiter *w = waiter_new(id);
+	unsigned long gen;
+	int ok;
+
+	if (w == NULL) {
+		a->status = 500;
+		return;
+	}
+	if (pthread_mutex_timedlock(&f->write_lock, &until) != 0) {
+		pthread_cond_destroy(&w->cond);
+		free(w);
+		a->status = 504;
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (admit(p, f, a) != 0 ||
+	    (!f->running && start_process(f) == -1)) {
+		if (a->status == 0)
+			a->status = 500;
+		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&f->write_lock);
+		pthread_cond_destroy(&w->cond);
+		free(w);
+		return;
+	}
+	gen = w->gen = f->gen;
+	w->next = f->waiters;
+	f->waiters = w;
+	f->inflight++;
+	pthread_mutex_unlock(&p->lock);
+	ok = write_line(f->in, line, len, deadline) == 0;
+	pthread_mutex_unlock(&f->write_lock);
+	pthread_mutex_lock(&p->lock);
+	if (ok && waiter_wait(p, w, deadline) == 0) {
+		*a = w->answer;
+		pthread_cond_destroy(&w->cond);
+		free(w);
+	} else if (w->done) {
+		*a = w->answer; /* the flow died while the line was written */
+		pthread_cond_destroy(&w->cond);
+		free(w);
+	} else {
+		unlink_waiter(f, w);
+		pthread_cond_destroy(&w->cond);
+		free(w);
+		kill_hung(f, gen);
+		a->status = 504;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Called by the in-process flow's thread with each answer. */
+static void
+inproc_answered(void *arg, const struct persist_answer *a)
+{
+	struct waiter *w = arg;
+	struct pflow *f = w->flow;
+	struct persist *p = f->pool;
+
+	pthread_mutex_lock(&p->lock);
+	f->inflight--;
+	waiter_finish(w, a);
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Queues ENV for the in-process flow F; fills *A. */
+static void
+submit_inproc(struct pflow *f, const char *id, jv env,
+    struct persist_answer *a)
+{
+	struct persist *p = f->pool;
+	long long deadline = deadline_after(p->cfg->timeout);
+	struct waiter *w = waiter_new(id);
+
+	if (w == NULL) {
+		jv_free(env);
+		a->status = 500;
+		return;
+	}
+	w->flow = f;
+	pthread_mutex_lock(&p->lock);
+	if (admit(p, f, a) != 0) {
+		pthread_mutex_unlock(&p->lock);
+		jv_free(env);
+		pthread_cond_destroy(&w->cond);
+		free(w);
+		return;
+	}
+	f->inflight++;
+	pthread_mutex_unlock(&p->lock);
+	inproc_queue(f->inproc, env, inproc_answered, w);
+	pthread_mutex_lock(&p->lock);
+	if (waiter_wait(p, w, deadline) == 0) {
+		*a = w->answer;
+		pthread_cond_destroy(&w->cond);
+		free(w);
+	} else {
+		msg_error("%s: in-process flow %s gave no outcome within %u s",
+		    id, f->file, p->cfg->timeout);
+		a->status = 504;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Starts the in-process flow of F on first use, when its file names
+ * whook-run.  Returns whether F is in-process. */
+static int
+check_inproc(struct pflow *f)
+{
+	struct persist *p = f->pool;
+	int yes;
+
+	pthread_mutex_lock(&p->lock);
+	if (!f->inproc_checked && f->file != NULL &&
+	    flowfile_is_runnable(f->file)) {
+		f->inproc = inproc_start(f->file, p->cfg->respond);
+		if (f->inproc == NULL)
+			msg_error("%s: in-process flow could not start: "
+				  "run as a process",
+			    f->file);
+	}
+	f->inproc_checked = 1;
+	yes = f->inproc != NULL;
+	pthread_mutex_unlock(&p->lock);
+	return yes;
+}
+
+void
+persist_submit(struct persist *p, const char *file, const char *id, jv env,
+    const char *line, size_t len, struct persist_answer *a)
+{
+	struct pflow *f;
+
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_lock(&p->lock);
+	f = flow_of(p, file);
+	pthread_mutex_unlock(&p->lock);
+	if (f == NULL) {
+		jv_free(env);
+		a->status = 500;
+		return;
+	}
+	if (check_inproc(f)) {
+		submit_inproc(f, id, env, a);
+		return;
+	}
+	jv_free(env);
+	submit_external(f, id, line, len, a);
+}
+
+/* Closes the stdin of every flow process so it flushes and exits, and
+ * stops the in-process flows after their last commit. */
+static void
+close_inputs(struct persist *p)
+{
+	struct pflow *f;
+
+	for (f = p->flows; f != NULL; f = f->next) {
+		if (f->inproc != NULL)
+			inproc_stop(f->inproc);
+		pthread_mutex_lock(&f->write_lock);
+		if (f->in != -1)
+			close(f->in);
+		f->in = -1;
+		pthread_mutex_unlock(&f->write_lock);
+	}
+}
+
+void
+persist_stop(struct persist *p, unsigned grace)
+{
+	struct timespec until = realtime_of(deadline_after(grace));
+	struct pflow *f, *next;
+	int busy = 1;
+
+	pthread_mutex_lock(&p->lock);
+	p->stopping = 1;
+	pthread_mutex_unlock(&p->lock);
+	close_inputs(p);
+	pthread_mutex_lock(&p->lock);
+	while (p->readers > 0 && busy)
+		busy = pthread_cond_timedwait(&p->changed, &p->lock,
+			   &until) == 0;
+	for (f = p->flows; f != NULL && p->readers > 0; f = f->next)
+		if (f->running) {
+			msg_warn("flow %s (pid %ld) still running after %u s: "
+				 "killed",
+			    f->file ? f->file : p->cfg->command[0],
+			    (long)f->pid, grace);
+			kill(-f->pid, SIGKILL);
+		}
+	until = realtime_of(deadline_after(1));
+	while (p->readers > 0 &&
+	    pthread_cond_timedwait(&p->changed, &p->lock, &until) == 0)
+		;
+	busy = p->readers > 0;
+	pthread_mutex_unlock(&p->lock);
+	for (f = p->flows; f != NULL && !busy; f = next) {
+		next = f->next;
+		free(f->file);
+		free(f);
+	}
+}
