@@ -708,5 +708,7 @@ http_stop(struct http_server *srv, unsigned grace)
 	if (srv->persist != NULL)
 		persist_stop(srv->persist, grace);
 	MHD_stop_daemon(srv->daemon);
+	if (srv->persist != NULL)
+		persist_free(srv->persist);
 	free(srv);
 }

@@ -299,9 +299,8 @@ inproc_queue(struct inproc *f, jv env, inproc_done *done, void *arg)
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* Answers what is queued, commits, and ends the flow's thread.  F stays
- * allocated until the process exits, so that a request that arrives late
- * is answered 503 instead of touching freed memory. */
+/* Answers what is queued, commits, and ends the flow's thread.  A job
+ * queued later is answered 503 until inproc_free. */
 void
 inproc_stop(struct inproc *f)
 {
@@ -313,4 +312,13 @@ inproc_stop(struct inproc *f)
 	pthread_mutex_lock(&f->lock);
 	f->stopped = 1;
 	pthread_mutex_unlock(&f->lock);
+}
+
+void
+inproc_free(struct inproc *f)
+{
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->queued);
+	free(f->file);
+	free(f);
 }

@@ -591,7 +591,7 @@ void
 persist_stop(struct persist *p, unsigned grace)
 {
 	struct timespec until = realtime_of(deadline_after(grace));
-	struct pflow *f, *next;
+	struct pflow *f;
 	int busy = 1;
 
 	pthread_mutex_lock(&p->lock);
@@ -614,11 +614,27 @@ persist_stop(struct persist *p, unsigned grace)
 	while (p->readers > 0 &&
 	    pthread_cond_timedwait(&p->changed, &p->lock, &until) == 0)
 		;
-	busy = p->readers > 0;
 	pthread_mutex_unlock(&p->lock);
-	for (f = p->flows; f != NULL && !busy; f = next) {
+}
+
+/* Frees P after persist_stop, once no request thread is left, unless a
+ * flow process outlived even its SIGKILL. */
+void
+persist_free(struct persist *p)
+{
+	struct pflow *f, *next;
+
+	if (p->readers > 0)
+		return;
+	for (f = p->flows; f != NULL; f = next) {
 		next = f->next;
+		if (f->inproc != NULL)
+			inproc_free(f->inproc);
+		pthread_mutex_destroy(&f->write_lock);
 		free(f->file);
 		free(f);
 	}
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->changed);
+	free(p);
 }

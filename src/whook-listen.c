@@ -168,6 +168,16 @@ add_redact(struct listen_config *cfg, const char *name)
 	return 0;
 }
 
+static void
+free_redact(struct listen_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nredact; i++)
+		free((char *)cfg->redact[i]);
+	free(cfg->redact);
+}
+
 static int
 parse_respond(const char *s, enum listen_respond *r)
 {
@@ -488,8 +498,10 @@ main(int argc, char *argv[])
 
 	msg_init("whook-listen");
 	status = parse_options(&cfg, argc, argv, &listen, &log);
-	if (status != STAGE_READY)
+	if (status != STAGE_READY) {
+		free_redact(&cfg);
 		return status;
+	}
 	if (log != NULL) {
 		cfg.log = recvlog_open(log, 0600, why, sizeof(why));
 		if (cfg.log == NULL) {
@@ -513,5 +525,6 @@ main(int argc, char *argv[])
 		status = serve_inetd(&cfg);
 	if (cfg.log != NULL)
 		recvlog_close(cfg.log);
+	free_redact(&cfg);
 	return status;
 }

@@ -354,12 +354,14 @@ void persist_submit(struct persist *p, const char *file, const char *id,
     jv env, const char *line, size_t len, struct persist_answer *a);
 /* Closes the flows' input, waits up to GRACE seconds for them to exit. */
 void persist_stop(struct persist *p, unsigned grace);
+void persist_free(struct persist *p); /* once no request can arrive */
 struct inproc;
 typedef void inproc_done(void *arg, const struct persist_answer *a);
 struct inproc *inproc_start(const char *file, enum listen_respond respond);
 /* Queues ENV (consumed); DONE gets the answer on the flow's thread. */
 void inproc_queue(struct inproc *f, jv env, inproc_done *done, void *arg);
 void inproc_stop(struct inproc *f);
+void inproc_free(struct inproc *f);
 
 /*
  * items.c: whook-send's request items in HTTPie's syntax: Header:Value,

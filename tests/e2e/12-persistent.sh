@@ -1,0 +1,235 @@
+#!/bin/sh
+# whook-listen --persistent: flows started once and fed many envelopes.
+# The in-process transactions flow gives inetd mode's statuses and keeps
+# every row under 300 concurrent requests and under SIGTERM.  External
+# sh flows show the restart after a flow dies (503, never a hang),
+# --max-inflight (503 with Retry-After), --timeout (504), and systemd's
+# Accept=no through systemd-socket-activate.
+. "$(dirname "$0")/../lib.sh"
+
+mkdir cred flows
+secret=s3cr3t-$$-persistent
+printf '%s\n' "$secret" >cred/transactions.secret
+CREDENTIALS_DIRECTORY=$TMP/cred
+export CREDENTIALS_DIRECTORY
+cp "$ROOT/flows.d/transactions" flows/transactions
+cat >flows/echo <<'EOF2'
+#!/bin/sh
+echo $$ >>"$WHOOK_TEST_TMP/echo.pids"
+cat
+EOF2
+cat >flows/reject <<'EOF2'
+#!/bin/sh
+jq --unbuffered -c '. + {"$error": {"status": 401, "step": "sh",
+    "reason": "no"}}'
+EOF2
+cat >flows/slow <<'EOF2'
+#!/bin/sh
+echo $$ >>"$WHOOK_TEST_TMP/slow.pids"
+while IFS= read -r line; do
+	sleep 0.05
+	printf '%s\n' "$line"
+done
+EOF2
+cat >flows/slower <<'EOF2'
+#!/bin/sh
+while IFS= read -r line; do
+	sleep 1
+	printf '%s\n' "$line"
+done
+EOF2
+cat >flows/hang <<'EOF2'
+#!/bin/sh
+echo $$ >>"$WHOOK_TEST_TMP/hang.pids"
+cat >/dev/null
+EOF2
+cat >flows/quit <<'EOF2'
+#!/bin/sh
+IFS= read -r line
+exit 3
+EOF2
+chmod +x flows/*
+WHOOK_TEST_TMP=$TMP
+export WHOOK_TEST_TMP
+
+# start NAME OPTION...: whook-listen --persistent on a free port, stderr
+# in NAME.log; sets PORT, URL and SERVER.
+start() {
+	name=$1
+	shift
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	WHOOK_DB=$TMP/$name.db spawn whook-listen --listen "127.0.0.1:$PORT" \
+	    --persistent "$@" 2>"$TMP/$name.log"
+	SERVER=$LAST_PID
+	wait_port "$PORT" || fail "server on $PORT" "not listening"
+}
+
+stop() {
+	kill "$SERVER"
+	wait "$SERVER" 2>/dev/null
+}
+
+# pay N [SECRET]: posts transaction ch_N to /transactions.
+pay() {
+	http_status -H 'Content-Type: application/json' \
+	    -H "X-Webhook-Secret: ${2:-$secret}" \
+	    -d "{\"id\":\"ch_$1\",\"amount\":$1,\"currency\":\"usd\",\"customer\":\"c\"}" \
+	    "$URL/transactions"
+}
+
+# load N PARALLEL FIRST: posts ch_FIRST.. ch_FIRST+N-1 with PARALLEL
+# clients, each at most 10 s, and prints "N STATUS" lines.
+load() {
+	seq "$3" $(($3 + $1 - 1)) | xargs -P "$2" -I{} curl -s -o /dev/null \
+	    --max-time 10 -w '{} %{http_code}\n' \
+	    -H 'Content-Type: application/json' \
+	    -H "X-Webhook-Secret: $secret" \
+	    -d '{"id":"ch_{}","amount":{},"currency":"usd","customer":"c"}' \
+	    "$URL/transactions"
+}
+
+# children PID: the child processes of PID.
+children() {
+	cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep .
+}
+
+# Options.
+out=$(whook-listen --help)
+check_match "help lists --persistent" "$out" "--persistent"
+check_match "help lists --max-inflight" "$out" "--max-inflight"
+check_match "help lists --stop-timeout" "$out" "--stop-timeout"
+whook-listen --persistent --max-inflight 0 -- cat </dev/null 2>/dev/null
+check_eq "max-inflight 0 exit 64" "$?" 64
+whook-listen --persistent --async -- cat </dev/null 2>"$TMP/err"
+check_eq "persistent with async exit 64" "$?" 64
+check_match "persistent with async reason" "$(cat "$TMP/err")" \
+    "exclude each other"
+whook-listen --stop-timeout x -- cat </dev/null 2>/dev/null
+check_eq "bad stop-timeout exit 64" "$?" 64
+
+# The in-process transactions flow gives the statuses of inetd mode.
+start inproc --flows flows --max-body 4096
+check_eq "inproc right secret 200" "$(pay 1)" 200
+check_eq "inproc wrong secret 403" "$(pay 2 wrong)" 403
+check_eq "inproc invalid JSON 400" "$(http_status -H \
+    'Content-Type: application/json' -d '{"id":' "$URL/transactions")" 400
+big=$(head -c 5000 /dev/zero | tr '\0' x)
+check_eq "inproc body over max-body 413" "$(http_status -H \
+    'Content-Type: application/json' -d "{\"id\":\"$big\"}" \
+    "$URL/transactions")" 413
+check_eq "inproc unknown flow 404" "$(http_status -d x "$URL/none")" 404
+check_eq "inproc row stored" "$(sql "$TMP/inproc.db" \
+    'SELECT id, amount FROM transactions')" "ch_1|1"
+check_match "inproc runs in-process" "$(cat "$TMP/inproc.log")" \
+    "runs in-process"
+check_eq "inproc no child process" "$(children "$SERVER" | wc -l)" 0
+check_match "inproc rejection named by whook-check" \
+    "$(cat "$TMP/inproc.log")" "whook-check: "
+check_nomatch "inproc no secret in the log" "$(cat "$TMP/inproc.log")" \
+    "$secret"
+
+# 300 concurrent requests: every one gets 200 and stores its row.
+load 300 32 1000 >"$TMP/load.out"
+check_eq "load 300 answers" "$(wc -l <"$TMP/load.out" | tr -d ' ')" 300
+check_eq "load all 200" "$(awk '$2 != 200' "$TMP/load.out" | head -3)" ""
+check_eq "load 300 rows" "$(sql "$TMP/inproc.db" \
+    "SELECT count(*) FROM transactions WHERE id LIKE 'ch_1%' AND
+    amount >= 1000")" 300
+stop
+
+# SIGTERM during load loses no acknowledged row.
+start term --flows flows
+load 200 16 5000 >"$TMP/term.out" &
+loader=$!
+sleep 0.5
+kill -TERM "$SERVER"
+wait "$SERVER"
+check_eq "SIGTERM under load exit 0" "$?" 0
+wait "$loader"
+awk '$2 == 200 { print "ch_" $1 }' "$TMP/term.out" | sort >"$TMP/acked"
+sql "$TMP/term.db" 'SELECT id FROM transactions' | sort >"$TMP/rows"
+check "SIGTERM some requests acknowledged" test -s "$TMP/acked"
+check_eq "SIGTERM every acknowledged row stored" \
+    "$(comm -23 "$TMP/acked" "$TMP/rows" | head -3)" ""
+check_eq "SIGTERM no answer other than 200 or none" \
+    "$(awk '$2 != 200 && $2 != 000 && $2 != 503' "$TMP/term.out" | head -3)" ""
+
+# External flows: one process for many requests, outcomes by id.
+start ext --flows flows --timeout 20
+for i in 1 2 3; do
+	check_eq "external echo $i 200" "$(http_status -d x "$URL/echo")" 200
+done
+check_eq "external echo one process" "$(wc -l <"$TMP/echo.pids" | tr -d ' ')" 1
+check_eq "external outcome error status 401" \
+    "$(http_status -d x "$URL/reject")" 401
+
+# Killing the flow mid-run: 503 for what it held, then a restart.
+(seq 1 30 | xargs -P 10 -I{} curl -s -o /dev/null --max-time 10 \
+    -w '%{http_code}\n' -d x "$URL/slow") >"$TMP/kill.out" &
+client=$!
+sleep 0.6
+pid=$(head -1 "$TMP/slow.pids")
+check_match "slow flow is a child" "$(children "$SERVER")" "$pid"
+kill -KILL "$pid"
+wait "$client"
+check_eq "killed flow all answered" "$(grep -c . "$TMP/kill.out")" 30
+check_eq "killed flow never hangs" "$(grep -c '^000' "$TMP/kill.out")" 0
+check_match "killed flow gives 503" "$(cat "$TMP/kill.out")" 503
+check_eq "killed flow answers 200 or 503" \
+    "$(grep -v '^200$' "$TMP/kill.out" | grep -v '^503$' | head -3)" ""
+check_eq "after kill restarted 200" "$(http_status -d x "$URL/slow")" 200
+check "after kill new process" test "$(tail -1 "$TMP/slow.pids")" != "$pid"
+check_match "after kill logged" "$(cat "$TMP/ext.log")" "killed by signal 9"
+
+# A flow that exits without an outcome: 503, then a restart.
+check_eq "exiting flow 503" "$(http_status -d x "$URL/quit")" 503
+check_eq "exiting flow again 503" "$(http_status -d x "$URL/quit")" 503
+check_match "exiting flow logged" "$(cat "$TMP/ext.log")" \
+    "exited with status 3"
+
+stop
+
+# A hung flow: 504 within --timeout, and the next request gets a new one.
+start hang --flows flows --timeout 2
+begin=$(date +%s)
+check_eq "hung flow 504" "$(http_status -d x "$URL/hang")" 504
+check "hung flow 504 within 4 s" test $(($(date +%s) - begin)) -le 4
+check_eq "hung flow again 504" "$(http_status -d x "$URL/hang")" 504
+check_eq "hung flow restarted" "$(wc -l <"$TMP/hang.pids" | tr -d ' ')" 2
+stop
+
+# --max-inflight 1 with a slow flow: the second request is 503 at once.
+start busy --flows flows --max-inflight 1
+curl -s -o /dev/null --max-time 10 -w '%{http_code}' -d x "$URL/slower" \
+    >"$TMP/first.status" &
+client=$!
+sleep 0.1
+curl -s -D "$TMP/busy.headers" -o /dev/null --max-time 10 \
+    -w '%{http_code}' -d x "$URL/slower" >"$TMP/second.status"
+wait "$client"
+check_eq "max-inflight first 200" "$(cat "$TMP/first.status")" 200
+check_eq "max-inflight second 503" "$(cat "$TMP/second.status")" 503
+check_match "max-inflight Retry-After" \
+    "$(tr -d '\r' <"$TMP/busy.headers")" "Retry-After: 1"
+check_match "max-inflight logged" "$(cat "$TMP/busy.log")" "flow busy"
+stop
+
+# Accept=no: systemd passes the listening socket, no --inetd.
+if command -v systemd-socket-activate >/dev/null; then
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	WHOOK_DB=$TMP/sd.db spawn systemd-socket-activate \
+	    -E CREDENTIALS_DIRECTORY -E WHOOK_DB -E PATH \
+	    -l "127.0.0.1:$PORT" "$BIN/whook-listen" --persistent \
+	    --flows "$TMP/flows" 2>"$TMP/sd.log"
+	SERVER=$LAST_PID
+	wait_port "$PORT"
+	check_eq "Accept=no first 200" "$(pay 7)" 200
+	check_eq "Accept=no second 200" "$(pay 8)" 200
+	check_eq "Accept=no rows" "$(sql "$TMP/sd.db" \
+	    'SELECT count(*) FROM transactions')" 2
+	check_match "Accept=no socket used" "$(cat "$TMP/sd.log")" \
+	    "the LISTEN_FDS socket"
+	stop
+fi
