@@ -567,6 +567,12 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 		jv_free(msg);
 		return reply(conn, rq, 400, NULL, 0, NULL);
 	}
+	/* Without a log, only an external flow needs the text: an in-process
+	 * one takes the value, so persist_submit writes it when needed. */
+	if (rq->srv->persist != NULL && cfg->log == NULL)
+		return run_persistent(conn, rq,
+		    jv_object_set(jv_object(), jv_string("$trigger"), trigger),
+		    NULL, 0);
 	line = envelope_line(jv_copy(trigger), &len);
 	if (line == NULL) {
 		jv_free(trigger);

@@ -551,6 +551,7 @@ persist_submit(struct persist *p, const char *file, const char *id, jv env,
     const char *line, size_t len, struct persist_answer *a)
 {
 	struct pflow *f;
+	jv text;
 
 	memset(a, 0, sizeof(*a));
 	pthread_mutex_lock(&p->lock);
@@ -565,8 +566,15 @@ persist_submit(struct persist *p, const char *file, const char *id, jv env,
 		submit_inproc(f, id, env, a);
 		return;
 	}
-	jv_free(env);
-	submit_external(f, id, line, len, a);
+	if (line != NULL) {
+		jv_free(env);
+		submit_external(f, id, line, len, a);
+		return;
+	}
+	text = json_dump(env);
+	submit_external(f, id, jv_string_value(text),
+	    jv_string_length_bytes(jv_copy(text)), a);
+	jv_free(text);
 }
 
 /* Closes the stdin of every flow process so it flushes and exits, and

@@ -339,7 +339,8 @@ int flow_status(const struct flow_result *r, const char *id,
  * listen-persist.c, listen-inproc.c: --persistent flows, each started
  * once and fed every request's envelope; a whook-run flow file runs on a
  * thread of this process.  persist_submit consumes ENV, borrows LINE (the
- * envelope's text) and fills *A, with a body to free.
+ * envelope's text, or NULL to write it from ENV) and fills *A, with a body
+ * to free.
  */
 struct persist_answer {
 	int status;
