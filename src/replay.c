@@ -7,20 +7,28 @@
  * --parallel requests are in flight at once on curl's multi interface,
  * which reuses connections.
  *
- * The cursor is the greatest id such that every envelope read before it
- * is done: delivered, written to --failed, skipped or filtered out.  Each
- * request in flight records the greatest id read before it, so the
- * cursor is that of the earliest one still in flight.  The --failed file
- * is synced before a cursor that covers its lines is written.
+ * An envelope is done once delivered, written to --failed, skipped or
+ * filtered out.  For a regular file the cursor is the end offset of the
+ * longest prefix of done lines, with the file's device and inode and the
+ * id of the line that ends there.  A run reads no further than the size
+ * the file had when it started.  Several writers append to a receive log
+ * at once, so its ids are not in file order and only an offset is exact.
+ * For a pipe the cursor is the greatest id such that every envelope read
+ * before it is done.  Each request in flight records where the lines
+ * before it end, so the cursor is that of the earliest one still in
+ * flight.  The --failed file is synced before a cursor that covers its
+ * lines is written.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,7 +37,8 @@
 
 #include "whook.h"
 
-#define ID_MAX 128
+#define ID_MAX REPLAY_ID_MAX
+#define CURSOR_LINE_MAX (ID_MAX + 80)
 #define RETRY_AFTER_MAX_MS (300 * 1000LL)
 #define BACKOFF_MAX_MS (60 * 1000LL)
 #define PROGRESS_MS 200
@@ -37,6 +46,14 @@
 
 enum slot_state { SLOT_FREE, SLOT_RUNNING, SLOT_WAITING };
 enum outcome_kind { DELIVERED, RETRYABLE, FINAL };
+
+/* The end of one input line: the offset after its newline, its line
+ * number and its id, or "-" for a line without one. */
+struct mark {
+	long long off;
+	unsigned long long line;
+	char id[ID_MAX];
+};
 
 /* One envelope being sent, from its first attempt to its last. */
 struct slot {
@@ -47,6 +64,7 @@ struct slot {
 	size_t len, linelen;
 	char id[ID_MAX];
 	char max_before[ID_MAX]; /* the greatest id read before this one */
+	struct mark before;	 /* the end of the line before this one */
 	int attempts;
 	long long due; /* CLOCK_MONOTONIC ms of the next attempt */
 	char errbuf[CURL_ERROR_SIZE];
@@ -58,7 +76,10 @@ struct input {
 	char *buf;
 	size_t start, len, cap;
 	int eof;
+	int terminated; /* the last line taken ended with a newline */
 	unsigned long lineno;
+	long long pos;	 /* the file offset of buf[start] */
+	long long limit; /* a regular file's size at the start, or -1 */
 };
 
 struct replay {
@@ -68,11 +89,16 @@ struct replay {
 	CURLM *multi;
 	struct slot *slots;
 	struct input in;
-	char loaded[ID_MAX];  /* the cursor read at the start */
-	char top[ID_MAX];     /* the greatest id read */
-	char stop[ID_MAX];    /* the cursor limit set by an undone envelope */
-	char written[ID_MAX]; /* the cursor last written */
+	char loaded[ID_MAX]; /* an id cursor read at the start, or "" */
+	char top[ID_MAX];    /* the greatest id read */
+	char stop[ID_MAX];   /* the id limit set by an undone envelope */
+	struct mark last;    /* the end of the last line read */
+	struct mark stop_at; /* the offset limit set by an undone envelope */
+	char written[CURSOR_LINE_MAX]; /* the cursor line last written */
 	int stopped;
+	int by_offset; /* the input is a regular file */
+	unsigned long long dev, ino;
+	char echo_tag[EVP_MAX_MD_SIZE]; /* Whook-Replay-Of, or "" */
 	int failed_fd, lock_fd;
 	int failed_unsynced;
 	int retryable, final, write_error, read_error;
@@ -85,7 +111,7 @@ struct replay {
 static const char *const dropped_headers[] = {"connection", "keep-alive",
     "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
     "proxy-authorization", "host", "content-length", "expect",
-    "whook-envelope-id"};
+    "whook-envelope-id", "whook-replay-of"};
 
 static long long
 now_ms(void)
@@ -163,11 +189,14 @@ replay_backoff_ms(long long base_ms, int attempts, long random)
 	return cap > 0 ? random % (cap + 1) : 0;
 }
 
-/* Reads once more into the input buffer. */
+/* Reads once more into the input buffer, never past in->limit, so that
+ * a run does not chase the lines appended while it works. */
 static int
 input_fill(struct input *in)
 {
+	size_t room;
 	ssize_t n;
+	long long left;
 	char *grown;
 
 	if (in->start > 0) {
@@ -182,8 +211,16 @@ input_fill(struct input *in)
 		in->buf = grown;
 		in->cap *= 2;
 	}
+	room = in->cap - in->len - 1;
+	left = in->limit - (in->pos + (long long)(in->len - in->start));
+	if (in->limit != -1 && left <= 0) {
+		in->eof = 1;
+		return 0;
+	}
+	if (in->limit != -1 && (unsigned long long)left < room)
+		room = (size_t)left;
 	do
-		n = read(in->fd, in->buf + in->len, in->cap - in->len - 1);
+		n = read(in->fd, in->buf + in->len, room);
 	while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
@@ -198,17 +235,18 @@ static int
 input_line(struct input *in, char **line, size_t *n)
 {
 	char *nl = memchr(in->buf + in->start, '\n', in->len - in->start);
+	size_t old = in->start;
 
 	if (nl == NULL && !(in->eof && in->len > in->start))
 		return 0;
+	in->terminated = nl != NULL;
 	if (nl == NULL)
 		nl = in->buf + in->len; /* input_fill kept one byte free */
 	*nl = '\0';
 	*line = in->buf + in->start;
 	*n = nl - *line;
-	in->start = nl - in->buf + (nl < in->buf + in->len);
-	if (in->start > in->len)
-		in->start = in->len;
+	in->start = nl - in->buf + in->terminated;
+	in->pos += in->start - old;
 	in->lineno++;
 	return 1;
 }
@@ -373,7 +411,7 @@ add_originals(
  * with no value stops libcurl from adding its own header of that name,
  * so that a request without one is replayed without one. */
 static int
-take_headers(struct slot *s, jv trigger, const char **why)
+take_headers(struct slot *s, jv trigger, const char *echo_tag, const char **why)
 {
 	jv headers = jv_object_get(jv_copy(trigger), jv_string("headers"));
 	int rc = 0, type = 0, accept = 0;
@@ -390,6 +428,8 @@ take_headers(struct slot *s, jv trigger, const char **why)
 		rc |= append_line(&s->headers, "Accept:");
 	rc |= append_line(&s->headers, "Expect:");
 	rc |= append_header(&s->headers, "Whook-Envelope-Id", s->id);
+	if (echo_tag[0] != '\0')
+		rc |= append_header(&s->headers, "Whook-Replay-Of", echo_tag);
 	return rc;
 }
 
@@ -624,16 +664,49 @@ free_slot(struct replay *r)
 	return NULL;
 }
 
+/* Keeps the cursor at or before BEFORE and MAX_BEFORE for the rest of
+ * the run, because the envelope after them is not done. */
+static void
+hold(struct replay *r, const struct mark *before, const char *max_before)
+{
+	if (!r->stopped || before->off < r->stop_at.off)
+		r->stop_at = *before;
+	if (!r->stopped || strcmp(max_before, r->stop) < 0)
+		snprintf(r->stop, ID_MAX, "%s", max_before);
+	r->stopped = 1;
+}
+
+/* Returns whether TRIGGER (borrowed) was logged from a replay of this
+ * very file: an endpoint that writes the log being replayed appends each
+ * replayed request again, and its original is earlier in the file. */
+static int
+echo_of_input(const struct replay *r, jv trigger)
+{
+	jv headers = jv_object_get(jv_copy(trigger), jv_string("headers"));
+	jv tag = jv_null();
+	int echo;
+
+	if (jv_get_kind(headers) == JV_KIND_OBJECT)
+		tag = jv_object_get(
+		    jv_copy(headers), jv_string("whook-replay-of"));
+	echo = r->echo_tag[0] != '\0' && jv_get_kind(tag) == JV_KIND_STRING &&
+	       strcmp(jv_string_value(tag), r->echo_tag) == 0;
+	jv_free(tag);
+	jv_free(headers);
+	return echo;
+}
+
 /* Counts an envelope the run leaves alone: returns 1 for one already
  * sent or outside --since and --until, 0 for one to send, -1 with *why
  * for one without a usable received_at. */
 static int
-screen(struct replay *r, jv trigger, const char *id, const char *before,
-    const char **why)
+screen(struct replay *r, jv trigger, const char *id, const struct mark *before,
+    const char *max_before, const char **why)
 {
 	long long at;
 
-	if (r->loaded[0] != '\0' && strcmp(id, r->loaded) <= 0) {
+	if ((r->loaded[0] != '\0' && strcmp(id, r->loaded) <= 0) ||
+	    echo_of_input(r, trigger)) {
 		r->already++;
 		return 1;
 	}
@@ -649,10 +722,8 @@ screen(struct replay *r, jv trigger, const char *id, const char *before,
 	r->filtered++;
 	/* An envelope after --until is left for a later run, so the cursor
 	 * must not pass it. */
-	if (r->o->until_ms != -1 && at >= r->o->until_ms && !r->stopped) {
-		r->stopped = 1;
-		snprintf(r->stop, ID_MAX, "%s", before);
-	}
+	if (r->o->until_ms != -1 && at >= r->o->until_ms)
+		hold(r, before, max_before);
 	return 1;
 }
 
@@ -662,7 +733,7 @@ slot_start(struct replay *r, struct slot *s, jv trigger, const char *line,
     size_t n, const char **why)
 {
 	if (take_body(s, trigger, why) == -1 ||
-	    take_headers(s, trigger, why) == -1 ||
+	    take_headers(s, trigger, r->echo_tag, why) == -1 ||
 	    take_url(r, s, trigger, why) == -1 ||
 	    take_method(s, trigger, why) == -1)
 		return -1;
@@ -681,17 +752,17 @@ slot_start(struct replay *r, struct slot *s, jv trigger, const char *line,
 	return 0;
 }
 
-/* Reads one line: an envelope to send takes a free slot. */
+/* Handles the envelope of one line, whose id goes to ID: one to send
+ * takes slot S. */
 static void
-take_line(struct replay *r, struct slot *s, const char *line, size_t n)
+take_envelope(
+    struct replay *r, struct slot *s, const char *line, size_t n, char *id)
 {
-	char id[ID_MAX], before[ID_MAX];
+	char before[ID_MAX];
 	const char *why = NULL;
 	jv env, trigger, msg;
 	int verdict;
 
-	if (line[strspn(line, " \t\r")] == '\0')
-		return;
 	env = json_parse(line, n);
 	if (!jv_is_valid(env)) {
 		msg = jv_invalid_get_msg(env);
@@ -711,10 +782,11 @@ take_line(struct replay *r, struct slot *s, const char *line, size_t n)
 	snprintf(before, ID_MAX, "%s", r->top);
 	if (strcmp(id, r->top) > 0)
 		snprintf(r->top, ID_MAX, "%s", id);
-	verdict = screen(r, trigger, id, before, &why);
+	verdict = screen(r, trigger, id, &r->last, before, &why);
 	if (verdict == 0) {
 		snprintf(s->id, ID_MAX, "%s", id);
 		snprintf(s->max_before, ID_MAX, "%s", before);
+		s->before = r->last;
 		verdict = slot_start(r, s, trigger, line, n, &why);
 		if (verdict == -1)
 			slot_clear(s);
@@ -722,6 +794,30 @@ take_line(struct replay *r, struct slot *s, const char *line, size_t n)
 	if (verdict == -1)
 		skip_line(r, why);
 	jv_free(trigger);
+}
+
+/* Reads one line and moves r->last past it.  A blank line is done at
+ * once. */
+static void
+take_line(struct replay *r, struct slot *s, const char *line, size_t n)
+{
+	char id[ID_MAX] = "-";
+
+	if (line[strspn(line, " \t\r")] != '\0')
+		take_envelope(r, s, line, n, id);
+	r->last.off = r->in.pos;
+	r->last.line = r->in.lineno;
+	snprintf(r->last.id, ID_MAX, "%s", id);
+}
+
+/* Leaves a last line without a newline for the next run: in a log that
+ * is still written it may be a line cut short. */
+static void
+hold_partial(struct replay *r)
+{
+	msg_warn("%s:%lu: no newline at the end, left for the next run",
+	    r->in.name, r->in.lineno);
+	hold(r, &r->last, r->top);
 }
 
 /* Classifies an attempt and writes its reason into WHY. */
@@ -794,10 +890,8 @@ give_up(
 		msg_error("%s: %s", r->o->failed, strerror(errno));
 		r->write_error = 1;
 	}
-	if ((r->failed_fd == -1 || r->write_error) && !r->stopped) {
-		r->stopped = 1;
-		snprintf(r->stop, ID_MAX, "%s", s->max_before);
-	}
+	if (r->failed_fd == -1 || r->write_error)
+		hold(r, &s->before, s->max_before);
 }
 
 /* Waits before the next attempt: Retry-After when the response has
@@ -847,10 +941,10 @@ finish(struct replay *r, struct slot *s, CURLcode rc)
 	slot_clear(s);
 }
 
-/* Returns the cursor: the greatest id read before the earliest envelope
- * not yet done, never below the cursor loaded. */
+/* Returns the id cursor: the greatest id read before the earliest
+ * envelope not yet done, never below the cursor loaded. */
 static const char *
-cursor_value(const struct replay *r)
+cursor_id(const struct replay *r)
 {
 	const char *best = r->stopped ? r->stop : NULL;
 	int i;
@@ -862,6 +956,39 @@ cursor_value(const struct replay *r)
 	if (best == NULL)
 		best = r->top;
 	return strcmp(best, r->loaded) < 0 ? r->loaded : best;
+}
+
+/* Returns the offset cursor: the end of the line before the earliest
+ * envelope not yet done. */
+static const struct mark *
+cursor_mark(const struct replay *r)
+{
+	const struct mark *best = r->stopped ? &r->stop_at : &r->last;
+	int i;
+
+	for (i = 0; i < r->o->parallel; i++)
+		if (r->slots[i].state != SLOT_FREE &&
+		    r->slots[i].before.off < best->off)
+			best = &r->slots[i].before;
+	return best;
+}
+
+/* Formats the cursor line; returns -1 when there is none yet. */
+static int
+cursor_line(const struct replay *r, char *line, size_t size)
+{
+	const struct mark *m;
+	const char *id;
+
+	if (!r->by_offset) {
+		id = cursor_id(r);
+		snprintf(line, size, "%s", id);
+		return id[0] != '\0' ? 0 : -1;
+	}
+	m = cursor_mark(r);
+	snprintf(line, size, "v2 %lld %llu %llu %llu %s", m->off, m->line,
+	    r->dev, r->ino, m->id);
+	return m->off > 0 ? 0 : -1;
 }
 
 /* Syncs the directory of PATH, so that a rename in it survives a crash. */
@@ -881,10 +1008,10 @@ sync_dir(const char *path)
 	return rc;
 }
 
-/* Replaces the cursor file with ID: written to FILE.tmp, synced, renamed
+/* Replaces the cursor file with LINE: written to FILE.tmp, synced, renamed
  * over FILE, so that a crash leaves the old cursor or the new one. */
 static int
-cursor_store(const char *path, const char *id)
+cursor_store(const char *path, const char *line)
 {
 	char tmp[4096];
 	int fd, rc;
@@ -896,7 +1023,7 @@ cursor_store(const char *path, const char *id)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd == -1)
 		return -1;
-	rc = dprintf(fd, "%s\n", id) < 0 || fsync(fd) == -1 ? -1 : 0;
+	rc = dprintf(fd, "%s\n", line) < 0 || fsync(fd) == -1 ? -1 : 0;
 	if (close(fd) == -1)
 		rc = -1;
 	if (rc == 0)
@@ -911,11 +1038,11 @@ cursor_store(const char *path, const char *id)
 static void
 checkpoint(struct replay *r)
 {
-	const char *id = cursor_value(r);
+	char line[CURSOR_LINE_MAX];
 
 	r->cursor_at = now_ms();
-	if (r->o->cursor == NULL || id[0] == '\0' ||
-	    strcmp(id, r->written) == 0)
+	if (r->o->cursor == NULL || cursor_line(r, line, sizeof(line)) == -1 ||
+	    strcmp(line, r->written) == 0)
 		return;
 	if (r->failed_unsynced && fsync(r->failed_fd) == -1) {
 		msg_error("%s: %s", r->o->failed, strerror(errno));
@@ -923,12 +1050,12 @@ checkpoint(struct replay *r)
 		return;
 	}
 	r->failed_unsynced = 0;
-	if (cursor_store(r->o->cursor, id) == -1) {
+	if (cursor_store(r->o->cursor, line) == -1) {
 		msg_error("%s: %s", r->o->cursor, strerror(errno));
 		r->write_error = 1;
 		return;
 	}
-	snprintf(r->written, ID_MAX, "%s", id);
+	snprintf(r->written, sizeof(r->written), "%s", line);
 }
 
 /* Takes the lock FILE.lock beside the cursor without waiting. */
@@ -957,14 +1084,57 @@ cursor_lock(struct replay *r)
 	return 0;
 }
 
-/* Reads the cursor: its first line, or none when the file is absent. */
+/* Parses a decimal field and the space after it at *P into *N. */
 static int
-cursor_load(struct replay *r)
+parse_field(const char **p, unsigned long long *n)
+{
+	char *end;
+
+	if (**p < '0' || **p > '9')
+		return -1;
+	errno = 0;
+	*n = strtoull(*p, &end, 10);
+	if (errno != 0 || *end != ' ')
+		return -1;
+	*p = end + 1;
+	return 0;
+}
+
+int
+replay_cursor_parse(const char *line, struct replay_cursor *c)
+{
+	unsigned long long off;
+	const char *p = line + 3;
+
+	c->offset = -1;
+	c->line = c->dev = c->ino = 0;
+	if (strncmp(line, "v2 ", 3) == 0) {
+		if (parse_field(&p, &off) == -1 || off == 0 ||
+		    off > LLONG_MAX || parse_field(&p, &c->line) == -1 ||
+		    c->line == 0 || parse_field(&p, &c->dev) == -1 ||
+		    parse_field(&p, &c->ino) == -1 || *p == '\0')
+			return -1;
+		c->offset = (long long)off;
+		line = p;
+	}
+	if (strlen(line) >= REPLAY_ID_MAX || strpbrk(line, " \t\r\n") != NULL)
+		return -1;
+	snprintf(c->id, REPLAY_ID_MAX, "%s", line);
+	return 0;
+}
+
+/* Reads the cursor into C: its first line, or none when the file is
+ * absent. */
+static int
+cursor_load(struct replay *r, struct replay_cursor *c)
 {
 	FILE *f = fopen(r->o->cursor, "re");
-	char line[ID_MAX + 2];
+	char line[CURSOR_LINE_MAX + 2];
 	size_t n;
+	int too_long;
 
+	c->offset = -1;
+	c->id[0] = '\0';
 	if (f == NULL && errno == ENOENT)
 		return 0;
 	if (f == NULL) {
@@ -975,15 +1145,128 @@ cursor_load(struct replay *r)
 		line[0] = '\0';
 	fclose(f);
 	n = strcspn(line, "\r\n");
-	if (line[n] == '\0' && n == sizeof(line) - 1) {
-		msg_error(
-		    "%s: invalid cursor: not an envelope id", r->o->cursor);
+	too_long = line[n] == '\0' && n == sizeof(line) - 1;
+	line[n] = '\0';
+	if (too_long || replay_cursor_parse(line, c) == -1) {
+		msg_error("%s: invalid cursor: not an envelope id nor "
+			  "\"v2 OFFSET LINE DEV INODE ID\"",
+		    r->o->cursor);
 		return EX_DATAERR;
 	}
-	line[n] = '\0';
-	snprintf(r->loaded, ID_MAX, "%s", line);
-	snprintf(r->written, ID_MAX, "%s", line);
+	snprintf(r->written, sizeof(r->written), "%s", line);
 	return 0;
+}
+
+/* Reads LEN bytes at OFF of FD into BUF; returns -1 when fewer came. */
+static int
+pread_full(int fd, char *buf, size_t len, long long off)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = pread(fd, buf, len, (off_t)off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Returns the line of FD that ends with a newline at OFF - 1, without
+ * it and NUL-terminated (malloc'd), or NULL.  The window read back
+ * doubles until it holds the newline before that line. */
+static char *
+line_before(int fd, long long off, size_t *n)
+{
+	long long window = 4096, from;
+	char *buf, *nl;
+	size_t len;
+
+	for (;;) {
+		from = off > window ? off - window : 0;
+		len = (size_t)(off - from);
+		buf = malloc(len);
+		if (buf == NULL || pread_full(fd, buf, len, from) == -1 ||
+		    buf[len - 1] != '\n') {
+			free(buf);
+			return NULL;
+		}
+		buf[len - 1] = '\0';
+		nl = memrchr(buf, '\n', len - 1);
+		if (nl != NULL || from == 0)
+			break;
+		free(buf);
+		window *= 2;
+	}
+	*n = nl != NULL ? len - 1 - (nl + 1 - buf) : len - 1;
+	if (nl != NULL)
+		memmove(buf, nl + 1, *n + 1);
+	return buf;
+}
+
+/* Writes to ID the id that take_line gives LINE: "-" for a blank line
+ * or one that is no envelope. */
+static void
+line_id(const char *line, size_t n, char id[ID_MAX])
+{
+	const char *why;
+
+	snprintf(id, ID_MAX, "-");
+	if (line[strspn(line, " \t\r")] != '\0')
+		jv_free(trigger_of(json_parse(line, n), id, &why));
+}
+
+/* Returns why the offset cursor C does not fit the input, or NULL. */
+static const char *
+cursor_mismatch(const struct replay *r, const struct replay_cursor *c)
+{
+	char id[ID_MAX], *line;
+	size_t n;
+
+	if (c->dev != r->dev || c->ino != r->ino)
+		return "not the file the cursor names (rotated or replaced)";
+	if (c->offset > r->in.limit)
+		return "shorter than the cursor offset (truncated)";
+	line = line_before(r->in.fd, c->offset, &n);
+	if (line != NULL)
+		line_id(line, n, id);
+	free(line);
+	if (line == NULL || strcmp(id, c->id) != 0)
+		return "the line before the cursor offset is not the one "
+		       "recorded (truncated or rewritten)";
+	return NULL;
+}
+
+/* Sets where the run starts from the cursor C.  An id cursor skips the
+ * ids up to it.  An offset cursor is used when it still fits the file,
+ * and otherwise the whole file is replayed: the receiver's dedupe on
+ * envelope ids drops what it already has. */
+static void
+cursor_apply(struct replay *r, const struct replay_cursor *c)
+{
+	const char *why;
+
+	if (c->offset != -1 && !r->by_offset)
+		msg_warn("%s: not a regular file, so the cursor's offset is "
+			 "unused and ids up to %s are skipped",
+		    r->in.name, c->id);
+	if (c->offset == -1 || !r->by_offset) {
+		snprintf(r->loaded, ID_MAX, "%s", c->id);
+		return;
+	}
+	why = cursor_mismatch(r, c);
+	if (why != NULL) {
+		msg_warn("%s: %s, replaying from the start", r->in.name, why);
+		return;
+	}
+	r->last.off = c->offset;
+	r->last.line = c->line;
+	r->in.lineno = (unsigned long)c->line;
+	snprintf(r->last.id, ID_MAX, "%s", c->id);
 }
 
 static void
@@ -1057,7 +1340,11 @@ fill(struct replay *r)
 		if (s == NULL)
 			return;
 		if (input_line(&r->in, &line, &n) == 1) {
-			take_line(r, s, line, n);
+			if (!r->in.terminated && r->by_offset &&
+			    r->o->cursor != NULL)
+				hold_partial(r);
+			else
+				take_line(r, s, line, n);
 			continue;
 		}
 		if (r->in.eof || (busy(r) > 0 && !input_ready(&r->in)))
@@ -1170,11 +1457,31 @@ slots_close(struct replay *r)
 		curl_multi_cleanup(r->multi);
 }
 
-/* Opens the input, the lock, the cursor and --failed, in that order. */
-static int
-replay_open(struct replay *r, const char *file)
+/* Sets the tag that marks this file's replays: a digest of the host
+ * name, device and inode, so that another file's replays, relayed from
+ * another host, are not taken for echoes. */
+static void
+echo_tag_set(struct replay *r)
 {
-	int status = 0;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0, i;
+	char text[512], host[256] = "";
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(text, sizeof(text), "%s %llu %llu", host, r->dev, r->ino);
+	if (EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL) != 1)
+		return;
+	for (i = 0; i < 8 && i < len; i++)
+		snprintf(r->echo_tag + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Opens FILE, or takes standard input, and notes whether it is a
+ * regular file: its identity, its size now and the offset read from. */
+static int
+input_open(struct replay *r, const char *file)
+{
+	struct stat st;
+	int regular;
 
 	r->in.name = file != NULL && strcmp(file, "-") != 0 ? file : "stdin";
 	if (file != NULL && strcmp(file, "-") != 0)
@@ -1183,14 +1490,60 @@ replay_open(struct replay *r, const char *file)
 		msg_error("%s: %s", file, strerror(errno));
 		return EX_NOINPUT;
 	}
+	r->in.limit = -1;
+	regular = fstat(r->in.fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (regular)
+		r->in.pos = lseek(r->in.fd, 0, SEEK_CUR);
+	if (regular && r->in.pos != -1) {
+		r->by_offset = 1;
+		r->dev = st.st_dev;
+		r->ino = st.st_ino;
+		r->in.limit = st.st_size;
+		r->last.off = r->in.pos;
+		echo_tag_set(r);
+	} else {
+		r->in.pos = 0;
+	}
 	r->in.cap = 64 * 1024;
 	r->in.buf = malloc(r->in.cap);
-	if (r->in.buf == NULL)
-		return EX_OSERR;
-	if (r->o->cursor != NULL)
-		status = cursor_lock(r);
+	return r->in.buf != NULL ? 0 : EX_OSERR;
+}
+
+/* Takes the lock, reads the cursor and moves the input to where it
+ * says. */
+static int
+cursor_open(struct replay *r)
+{
+	struct replay_cursor c;
+	int status;
+
+	status = cursor_lock(r);
+	if (status == 0)
+		status = cursor_load(r, &c);
+	if (status != 0)
+		return status;
+	if (r->by_offset)
+		r->last.off = 0;
+	cursor_apply(r, &c);
+	if (r->by_offset) {
+		r->in.pos = lseek(r->in.fd, (off_t)r->last.off, SEEK_SET);
+		if (r->in.pos == -1) {
+			msg_error("%s: %s", r->in.name, strerror(errno));
+			return EX_IOERR;
+		}
+	}
+	return 0;
+}
+
+/* Opens the input, the lock, the cursor and --failed, in that order. */
+static int
+replay_open(struct replay *r, const char *file)
+{
+	int status;
+
+	status = input_open(r, file);
 	if (status == 0 && r->o->cursor != NULL)
-		status = cursor_load(r);
+		status = cursor_open(r);
 	if (status == 0 && r->o->failed != NULL) {
 		r->failed_fd = open(r->o->failed,
 		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);

@@ -452,4 +452,17 @@ int replay_parse_time(const char *arg, long long *ms);
 /* The full-jitter delay before attempt ATTEMPTS + 1, from RANDOM >= 0. */
 long long replay_backoff_ms(long long base_ms, int attempts, long random);
 
+/* A cursor file's line: "v2 OFFSET LINE DEV INODE ID" for a regular
+ * file, where LINE and ID are the number and the id of the line ending
+ * at OFFSET ("-" for a line without one), or the older "ID" alone, where
+ * offset is -1. */
+#define REPLAY_ID_MAX 128
+struct replay_cursor {
+	long long offset;
+	unsigned long long line, dev, ino;
+	char id[REPLAY_ID_MAX];
+};
+/* Parses LINE, without its newline; "" gives id "" and offset -1. */
+int replay_cursor_parse(const char *line, struct replay_cursor *c);
+
 #endif

@@ -1,6 +1,7 @@
 /*
  * Unit tests of replay.c's pure parts: the times that --since, --until
- * and $trigger.received_at take, and the capped full-jitter backoff.
+ * and $trigger.received_at take, the capped full-jitter backoff and the
+ * cursor file's line.
  */
 #include "whook.h"
 #include "unit.h"
@@ -11,6 +12,26 @@ ms_of(const char *text)
 	long long ms = -2;
 
 	return replay_parse_time(text, &ms) == 0 ? ms : -1;
+}
+
+/* Parses TEXT and checks that it gives OFFSET, LINE, DEV, INO and ID. */
+static int
+cursor_is(const char *text, long long offset, unsigned long long line,
+    unsigned long long dev, unsigned long long ino, const char *id)
+{
+	struct replay_cursor c;
+
+	return replay_cursor_parse(text, &c) == 0 && c.offset == offset &&
+	       c.line == line && c.dev == dev && c.ino == ino &&
+	       strcmp(c.id, id) == 0;
+}
+
+static int
+cursor_invalid(const char *line)
+{
+	struct replay_cursor c;
+
+	return replay_cursor_parse(line, &c) == -1;
 }
 
 int
@@ -43,5 +64,32 @@ main(void)
 	CHECK("backoff capped", replay_backoff_ms(500, 30, 60000) == 60000);
 	CHECK("backoff cap wraps", replay_backoff_ms(500, 30, 60001) == 0);
 	CHECK("backoff zero base", replay_backoff_ms(0, 5, 12345) == 0);
+
+	CHECK("cursor offset form", cursor_is("v2 6485 10 65024 10952722 01JX",
+					6485, 10, 65024, 10952722, "01JX"));
+	CHECK("cursor offset no id line",
+	    cursor_is("v2 1 1 0 0 -", 1, 1, 0, 0, "-"));
+	CHECK("cursor id form", cursor_is("01JX", -1, 0, 0, 0, "01JX"));
+	CHECK("cursor empty", cursor_is("", -1, 0, 0, 0, ""));
+	CHECK("cursor big offset", cursor_is("v2 9223372036854775807 3 1 2 a",
+				       9223372036854775807LL, 3, 1, 2, "a"));
+	CHECK("cursor offset too big",
+	    cursor_invalid("v2 9223372036854775808 3 1 2 a"));
+	CHECK("cursor offset zero", cursor_invalid("v2 0 3 1 2 a"));
+	CHECK("cursor line zero", cursor_invalid("v2 5 0 1 2 a"));
+	CHECK("cursor negative offset", cursor_invalid("v2 -5 3 1 2 a"));
+	CHECK("cursor signed device", cursor_invalid("v2 5 3 +1 2 a"));
+	CHECK("cursor no id", cursor_invalid("v2 5 3 1 2 "));
+	CHECK("cursor missing fields", cursor_invalid("v2 5 3 1"));
+	CHECK("cursor without line", cursor_invalid("v2 5 1 2 a"));
+	CHECK("cursor two spaces", cursor_invalid("v2 5 3  1 2 a"));
+	CHECK("cursor id with space", cursor_invalid("v2 5 3 1 2 a b"));
+	CHECK("cursor id form with space", cursor_invalid("a b"));
+	CHECK("cursor id with tab", cursor_invalid("a\tb"));
+	CHECK("cursor id too long, 160 bytes",
+	    cursor_invalid("0123456789012345678901234567890123456789"
+			   "0123456789012345678901234567890123456789"
+			   "0123456789012345678901234567890123456789"
+			   "0123456789012345678901234567890123456789"));
 	UNIT_EXIT();
 }
