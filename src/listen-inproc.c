@@ -174,8 +174,8 @@ take_jobs(struct inproc *f, size_t max)
 /* Runs one batch: each envelope through the chain, one commit, then the
  * answers in order. */
 static void
-run_batch(struct inproc *f, struct ndjson_batch *b, struct job *jobs,
-    int batch_ms)
+run_batch(
+    struct inproc *f, struct ndjson_batch *b, struct job *jobs, int batch_ms)
 {
 	struct cursor c = {f, jobs};
 	long long opened = now_ms();

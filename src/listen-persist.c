@@ -42,10 +42,10 @@ struct pflow {
 	int inproc_checked;
 	pthread_mutex_t write_lock; /* the only lock held while writing */
 	pid_t pid;
-	int in;			    /* its stdin, -1 when closed */
+	int in; /* its stdin, -1 when closed */
 	int running;
-	unsigned long gen;	    /* counts the processes started */
-	struct waiter *waiters;	    /* of external flows */
+	unsigned long gen;	/* counts the processes started */
+	struct waiter *waiters; /* of external flows */
 	size_t inflight;
 	struct pflow *next;
 };
@@ -74,7 +74,7 @@ deadline_after(unsigned seconds)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-	    (long long)seconds * 1000;
+	       (long long)seconds * 1000;
 }
 
 static long long
@@ -191,8 +191,8 @@ deliver(struct pflow *f, unsigned long gen, char *line, size_t len)
 		    id[0] ? id : "no $trigger.id");
 		return;
 	}
-	a.status = flow_status(&r, w->id, cfg->respond, &a.body, &a.len,
-	    &a.ctype);
+	a.status =
+	    flow_status(&r, w->id, cfg->respond, &a.body, &a.len, &a.ctype);
 	unlink_waiter(f, w);
 	waiter_finish(w, &a);
 }
@@ -324,8 +324,8 @@ start_process(struct pflow *f)
 		return -1;
 	}
 	pthread_detach(t);
-	msg_info("flow %s started, pid %ld", f->file ? f->file : cfg->command[0],
-	    (long)proc.pid);
+	msg_info("flow %s started, pid %ld",
+	    f->file ? f->file : cfg->command[0], (long)proc.pid);
 	return 0;
 }
 
@@ -405,15 +405,15 @@ kill_hung(struct pflow *f, unsigned long gen)
 
 	if (!f->running || f->gen != gen)
 		return;
-	msg_error("flow %s (pid %ld) gave no outcome within %u s: killed",
-	    name, (long)f->pid, f->pool->cfg->timeout);
+	msg_error("flow %s (pid %ld) gave no outcome within %u s: killed", name,
+	    (long)f->pid, f->pool->cfg->timeout);
 	kill(-f->pid, SIGKILL);
 }
 
 /* Runs LINE through the external flow F; fills *A. */
 static void
-submit_external(struct pflow *f, const char *id, const char *line,
-    size_t len, struct persist_answer *a)
+submit_external(struct pflow *f, const char *id, const char *line, size_t len,
+    struct persist_answer *a)
 {
 	struct persist *p = f->pool;
 	long long deadline = deadline_after(p->cfg->timeout);
@@ -433,8 +433,7 @@ submit_external(struct pflow *f, const char *id, const char *line,
 		return;
 	}
 	pthread_mutex_lock(&p->lock);
-	if (admit(p, f, a) != 0 ||
-	    (!f->running && start_process(f) == -1)) {
+	if (admit(p, f, a) != 0 || (!f->running && start_process(f) == -1)) {
 		if (a->status == 0)
 			a->status = 500;
 		pthread_mutex_unlock(&p->lock);
@@ -486,8 +485,7 @@ inproc_answered(void *arg, const struct persist_answer *a)
 
 /* Queues ENV for the in-process flow F; fills *A. */
 static void
-submit_inproc(struct pflow *f, const char *id, jv env,
-    struct persist_answer *a)
+submit_inproc(struct pflow *f, const char *id, jv env, struct persist_answer *a)
 {
 	struct persist *p = f->pool;
 	long long deadline = deadline_after(p->cfg->timeout);
@@ -608,8 +606,8 @@ persist_stop(struct persist *p, unsigned grace)
 	close_inputs(p);
 	pthread_mutex_lock(&p->lock);
 	while (p->readers > 0 && busy)
-		busy = pthread_cond_timedwait(&p->changed, &p->lock,
-			   &until) == 0;
+		busy =
+		    pthread_cond_timedwait(&p->changed, &p->lock, &until) == 0;
 	for (f = p->flows; f != NULL && p->readers > 0; f = f->next)
 		if (f->running) {
 			msg_warn("flow %s (pid %ld) still running after %u s: "
@@ -620,7 +618,7 @@ persist_stop(struct persist *p, unsigned grace)
 		}
 	until = realtime_of(deadline_after(1));
 	while (p->readers > 0 &&
-	    pthread_cond_timedwait(&p->changed, &p->lock, &until) == 0)
+	       pthread_cond_timedwait(&p->changed, &p->lock, &until) == 0)
 		;
 	pthread_mutex_unlock(&p->lock);
 }
