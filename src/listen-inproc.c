@@ -4,7 +4,7 @@
  * on one thread of their own, through the same batch code as ndjson_run.
  * The thread takes every envelope waiting in its queue as one batch, up to
  * the chain's batch size and time, processes each, commits once, and only
- * then answers each request with plain C data: a status and, for
+ * then responds to each request with plain C data: a status and, for
  * --respond, the body text.  An envelope is handed over whole, and the
  * request thread keeps no reference to it, because libjq 1.6 counts jv
  * references without atomic operations.
@@ -37,7 +37,7 @@ struct inproc {
 	int stopped; /* the thread has ended: new jobs get 503 */
 };
 
-/* Where emit is in a batch's jobs. */
+/* The job that emit_answer responds to next, and its flow. */
 struct cursor {
 	struct inproc *f;
 	struct job *job;
@@ -134,7 +134,8 @@ emit_answer(void *arg, jv env, jv original, const char *text, size_t len)
 	c->job = c->job->next;
 }
 
-/* Answers JOBS that got no outcome with STATUS and frees them all. */
+/* Responds STATUS to the jobs from FROM on, which got no outcome, and frees
+ * every job of JOBS. */
 static void
 jobs_finish(struct job *jobs, struct job *from, int status)
 {

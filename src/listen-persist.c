@@ -59,7 +59,7 @@ struct persist {
 	int stopping;
 };
 
-/* What the reader thread of one flow process needs. */
+/* The arguments of the reader thread of one flow process. */
 struct reader_arg {
 	struct pflow *flow;
 	unsigned long gen;
@@ -167,7 +167,7 @@ unlink_waiter(struct pflow *f, struct waiter *w)
 		}
 }
 
-/* Answers the waiter of outcome LINE, under the lock. */
+/* Hands outcome LINE to the request waiting for it, under the lock. */
 static void
 deliver(struct pflow *f, unsigned long gen, char *line, size_t len)
 {
