@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -23,14 +24,17 @@
 
 #include "whook.h"
 
-/* A request waiting for its outcome.  It is freed by the request thread,
- * or by the flow thread when the request gave up waiting (abandoned). */
+/* A request waiting for its outcome, with a lock of its own so that
+ * answering one request contends with no other.  It is freed by the
+ * request thread, or by the flow's thread when the request gave up
+ * waiting (abandoned). */
 struct waiter {
 	char id[TRIGGER_ID_LEN + 1];
 	unsigned long gen; /* the flow process it was written to */
 	struct pflow *flow;
 	int done, abandoned;
 	struct persist_answer answer;
+	pthread_mutex_t mutex;
 	pthread_cond_t cond;
 	struct waiter *next;
 };
@@ -46,7 +50,7 @@ struct pflow {
 	int running;
 	unsigned long gen;	/* counts the processes started */
 	struct waiter *waiters; /* of external flows */
-	size_t inflight;
+	atomic_size_t inflight;
 	struct pflow *next;
 };
 
@@ -56,7 +60,7 @@ struct persist {
 	pthread_cond_t changed;
 	struct pflow *flows;
 	int readers; /* reader threads still running */
-	int stopping;
+	atomic_int stopping;
 };
 
 /* The arguments of the reader thread of one flow process. */
@@ -138,23 +142,35 @@ flow_of(struct persist *p, const char *file)
 	return f;
 }
 
-/* Sets the answer of W, wakes its request, and frees W when the request
- * no longer waits.  Called with the pool lock held. */
+static void
+waiter_free(struct waiter *w)
+{
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->mutex);
+	free(w);
+}
+
+/* Sets the answer of W and wakes its request, or frees W when the request
+ * no longer waits. */
 static void
 waiter_finish(struct waiter *w, const struct persist_answer *a)
 {
+	pthread_mutex_lock(&w->mutex);
 	if (w->abandoned) {
+		pthread_mutex_unlock(&w->mutex);
 		free(a->body);
-		pthread_cond_destroy(&w->cond);
-		free(w);
+		waiter_free(w);
 		return;
 	}
 	w->answer = *a;
 	w->done = 1;
 	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mutex);
 }
 
-static void
+/* Takes W out of F's list, under the pool lock.  Returns whether it was
+ * there, so that no other thread answers it. */
+static int
 unlink_waiter(struct pflow *f, struct waiter *w)
 {
 	struct waiter **pp;
@@ -163,8 +179,9 @@ unlink_waiter(struct pflow *f, struct waiter *w)
 		if (*pp == w) {
 			*pp = w->next;
 			f->inflight--;
-			return;
+			return 1;
 		}
+	return 0;
 }
 
 /* Hands outcome LINE to the request waiting for it, under the lock. */
@@ -362,34 +379,41 @@ waiter_new(const char *id)
 	if (w == NULL)
 		return NULL;
 	snprintf(w->id, sizeof(w->id), "%s", id);
+	pthread_mutex_init(&w->mutex, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	return w;
 }
 
-/* Waits for W's answer until DEADLINE; on time-out gives W up (the flow
- * frees it) and returns -1.  Called with the pool lock held. */
+/* Waits for W's answer until DEADLINE.  Returns 0 with *A set and W
+ * freed, or -1 on time-out with W left as it is. */
 static int
-waiter_wait(struct persist *p, struct waiter *w, long long deadline)
+waiter_wait(struct waiter *w, long long deadline, struct persist_answer *a)
 {
 	struct timespec until = realtime_of(deadline);
+	int done;
 
+	pthread_mutex_lock(&w->mutex);
 	while (!w->done)
-		if (pthread_cond_timedwait(&w->cond, &p->lock, &until) ==
+		if (pthread_cond_timedwait(&w->cond, &w->mutex, &until) ==
 		    ETIMEDOUT)
 			break;
-	if (w->done)
-		return 0;
-	w->abandoned = 1;
-	return -1;
+	done = w->done;
+	pthread_mutex_unlock(&w->mutex);
+	if (!done)
+		return -1;
+	*a = w->answer;
+	waiter_free(w);
+	return 0;
 }
 
-/* Admits one more request to F, under the lock: 0, or the status. */
+/* Admits one more request to F: 0, or the status to answer with. */
 static int
 admit(struct persist *p, struct pflow *f, struct persist_answer *a)
 {
-	if (p->stopping)
+	if (atomic_load(&p->stopping))
 		return a->status = 503;
-	if (f->inflight >= p->cfg->max_inflight) {
+	if (atomic_fetch_add(&f->inflight, 1) >= p->cfg->max_inflight) {
+		f->inflight--;
 		a->busy = 1;
 		return a->status = 503;
 	}
@@ -427,43 +451,38 @@ submit_external(struct pflow *f, const char *id, const char *line, size_t len,
 		return;
 	}
 	if (pthread_mutex_timedlock(&f->write_lock, &until) != 0) {
-		pthread_cond_destroy(&w->cond);
-		free(w);
+		waiter_free(w);
 		a->status = 504;
 		return;
 	}
 	pthread_mutex_lock(&p->lock);
 	if (admit(p, f, a) != 0 || (!f->running && start_process(f) == -1)) {
-		if (a->status == 0)
+		if (a->status == 0) {
+			f->inflight--;
 			a->status = 500;
+		}
 		pthread_mutex_unlock(&p->lock);
 		pthread_mutex_unlock(&f->write_lock);
-		pthread_cond_destroy(&w->cond);
-		free(w);
+		waiter_free(w);
 		return;
 	}
 	gen = w->gen = f->gen;
 	w->next = f->waiters;
 	f->waiters = w;
-	f->inflight++;
 	pthread_mutex_unlock(&p->lock);
 	ok = write_line(f->in, line, len, deadline) == 0;
 	pthread_mutex_unlock(&f->write_lock);
+	if (ok && waiter_wait(w, deadline, a) == 0)
+		return;
+	/* Unless the reader answered W meanwhile, it is ours to free. */
 	pthread_mutex_lock(&p->lock);
-	if (ok && waiter_wait(p, w, deadline) == 0) {
-		*a = w->answer;
-		pthread_cond_destroy(&w->cond);
-		free(w);
-	} else if (w->done) {
-		*a = w->answer; /* the flow died while the line was written */
-		pthread_cond_destroy(&w->cond);
-		free(w);
-	} else {
-		unlink_waiter(f, w);
-		pthread_cond_destroy(&w->cond);
-		free(w);
+	if (unlink_waiter(f, w)) {
+		waiter_free(w);
 		kill_hung(f, gen);
 		a->status = 504;
+	} else {
+		*a = w->answer;
+		waiter_free(w);
 	}
 	pthread_mutex_unlock(&p->lock);
 }
@@ -473,14 +492,9 @@ static void
 inproc_answered(void *arg, const struct persist_answer *a)
 {
 	struct waiter *w = arg;
-	struct pflow *f = w->flow;
-	struct persist *p = f->pool;
 
-	pthread_mutex_lock(&p->lock);
-	f->inflight--;
+	w->flow->inflight--;
 	waiter_finish(w, a);
-	pthread_cond_broadcast(&p->changed);
-	pthread_mutex_unlock(&p->lock);
 }
 
 /* Queues ENV for the in-process flow F; fills *A. */
@@ -497,39 +511,35 @@ submit_inproc(struct pflow *f, const char *id, jv env, struct persist_answer *a)
 		return;
 	}
 	w->flow = f;
-	pthread_mutex_lock(&p->lock);
 	if (admit(p, f, a) != 0) {
-		pthread_mutex_unlock(&p->lock);
 		jv_free(env);
-		pthread_cond_destroy(&w->cond);
-		free(w);
+		waiter_free(w);
 		return;
 	}
-	f->inflight++;
-	pthread_mutex_unlock(&p->lock);
 	inproc_queue(f->inproc, env, inproc_answered, w);
-	pthread_mutex_lock(&p->lock);
-	if (waiter_wait(p, w, deadline) == 0) {
+	if (waiter_wait(w, deadline, a) == 0)
+		return;
+	pthread_mutex_lock(&w->mutex);
+	if (w->done) { /* answered just at the deadline */
+		pthread_mutex_unlock(&w->mutex);
 		*a = w->answer;
-		pthread_cond_destroy(&w->cond);
-		free(w);
-	} else {
-		msg_error("%s: in-process flow %s gave no outcome within %u s",
-		    id, f->file, p->cfg->timeout);
-		a->status = 504;
+		waiter_free(w);
+		return;
 	}
-	pthread_mutex_unlock(&p->lock);
+	w->abandoned = 1; /* the flow's thread frees it */
+	pthread_mutex_unlock(&w->mutex);
+	msg_error("%s: in-process flow %s gave no outcome within %u s", id,
+	    f->file, p->cfg->timeout);
+	a->status = 504;
 }
 
 /* Starts the in-process flow of F on first use, when its file names
- * whook-run.  Returns whether F is in-process. */
+ * whook-run, under the pool lock.  Returns whether F is in-process. */
 static int
 check_inproc(struct pflow *f)
 {
 	struct persist *p = f->pool;
-	int yes;
 
-	pthread_mutex_lock(&p->lock);
 	if (!f->inproc_checked && f->file != NULL &&
 	    flowfile_is_runnable(f->file)) {
 		f->inproc = inproc_start(f->file, p->cfg->respond);
@@ -539,9 +549,7 @@ check_inproc(struct pflow *f)
 			    f->file);
 	}
 	f->inproc_checked = 1;
-	yes = f->inproc != NULL;
-	pthread_mutex_unlock(&p->lock);
-	return yes;
+	return f->inproc != NULL;
 }
 
 void
@@ -550,17 +558,19 @@ persist_submit(struct persist *p, const char *file, const char *id, jv env,
 {
 	struct pflow *f;
 	jv text;
+	int inproc;
 
 	memset(a, 0, sizeof(*a));
 	pthread_mutex_lock(&p->lock);
 	f = flow_of(p, file);
+	inproc = f != NULL && check_inproc(f);
 	pthread_mutex_unlock(&p->lock);
 	if (f == NULL) {
 		jv_free(env);
 		a->status = 500;
 		return;
 	}
-	if (check_inproc(f)) {
+	if (inproc) {
 		submit_inproc(f, id, env, a);
 		return;
 	}
