@@ -38,6 +38,48 @@ jqprog_on_error(void *data, jv msg)
 	jv_free(msg);
 }
 
+/* Ends the input of jq's input and inputs builtins: a whook program has
+ * no further inputs to give them, and jq 1.6 calls a null callback when
+ * none is set. */
+static jv
+jqprog_no_input(jq_state *jq, void *data)
+{
+	(void)jq;
+	(void)data;
+	return jv_invalid();
+}
+
+/*
+ * Copies a jq runtime error message into WHY with the inside of each
+ * quoted part replaced by "...".  jq 1.6 quotes the value it failed on,
+ * as in Cannot parse 'VALUE' as JSON, and that value may be a header
+ * such as a shared secret.
+ */
+static void
+elide_quoted(const char *msg, char *why, size_t whylen)
+{
+	size_t n = 0;
+	char quote;
+
+	while (*msg != '\0' && n + 6 < whylen) {
+		if (*msg != '\'' && *msg != '"') {
+			why[n++] = *msg++;
+			continue;
+		}
+		quote = *msg++;
+		why[n++] = quote;
+		memcpy(why + n, "...", 3);
+		n += 3;
+		while (*msg != '\0' && *msg != quote)
+			msg += *msg == '\\' && msg[1] != '\0' ? 2 : 1;
+		if (*msg == quote) {
+			why[n++] = quote;
+			msg++;
+		}
+	}
+	why[n] = '\0';
+}
+
 struct jqprog *
 jqprog_compile(const char *program, char *why, size_t whylen)
 {
@@ -59,6 +101,7 @@ jqprog_compile(const char *program, char *why, size_t whylen)
 	/* The newline ends a trailing "# comment" in the program. */
 	snprintf(text, n, "%s%s\n)", prologue, program);
 	jq_set_error_cb(p->jq, jqprog_on_error, p);
+	jq_set_input_cb(p->jq, jqprog_no_input, NULL);
 	if (!jq_compile(p->jq, text)) {
 		snprintf(why, whylen, "%s", p->message[0] != '\0' ?
 		    p->message : "compilation failed");
@@ -90,14 +133,10 @@ jqprog_first(struct jqprog *p, jv envelope, jv *result, char *why,
 	}
 	msg = jv_invalid_get_msg(value);
 	if (jv_get_kind(msg) == JV_KIND_STRING) {
-		snprintf(why, whylen, "%s", jv_string_value(msg));
+		elide_quoted(jv_string_value(msg), why, whylen);
 	} else {
-		jv text = json_dump(msg);
-
-		snprintf(why, whylen, "%s (not a string)",
-		    jv_string_value(text));
-		jv_free(text);
-		return -1;
+		snprintf(why, whylen, "error raised with a %s value",
+		    jv_kind_name(jv_get_kind(msg)));
 	}
 	jv_free(msg);
 	return -1;

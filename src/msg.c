@@ -34,12 +34,26 @@ msg_prog(void)
 	return process_prog != NULL ? process_prog : "whook";
 }
 
+/* Rewrites control characters of LINE in place as "?" so that text from a
+ * request (a path, a jq message quoting a body) can neither end the line
+ * and forge another nor send terminal escapes. */
+static void
+msg_sanitize(char *line)
+{
+	unsigned char *p;
+
+	for (p = (unsigned char *)line; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
 static void
 msg_print(int priority, const char *fmt, va_list ap)
 {
 	char line[4096];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
+	msg_sanitize(line);
 	if (journal == 1)
 		fprintf(stderr, "<%d>%s: %s\n", priority, msg_prog(), line);
 	else
