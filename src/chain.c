@@ -84,6 +84,26 @@ stage_name(const char *word)
 	return base != NULL ? base + 1 : word;
 }
 
+/* Builds one stage from a copy of its words that starts with the
+ * program's name, because getopt_long names argv[0] in its messages.  The
+ * stage keeps pointers to the words, which outlive it, not to the copy. */
+static int
+build_stage(struct stage *st, const char *name, int argc, char **words)
+{
+	char **args;
+	int i, rc;
+
+	args = calloc(argc + 1, sizeof(char *));
+	if (args == NULL)
+		return EX_OSERR;
+	args[0] = (char *)name;
+	for (i = 1; i < argc; i++)
+		args[i] = words[i];
+	rc = builder(words[0])(st, argc, args);
+	free(args);
+	return rc;
+}
+
 /*
  * Builds the stages of FF.  Returns the chain, or NULL with *status the
  * exit status a stage's option parsing gave (EX_USAGE after a message).
@@ -103,7 +123,7 @@ chain_build(const struct flowfile *ff, int *status)
 	for (i = 0; i < ff->nstages; i++) {
 		c->names[i] = stage_name(ff->argv[i][0]);
 		msg_init(c->names[i]);
-		rc = builder(ff->argv[i][0])(&c->stages[i], ff->argc[i],
+		rc = build_stage(&c->stages[i], c->names[i], ff->argc[i],
 		    ff->argv[i]);
 		if (rc != STAGE_READY) {
 			c->n = i;

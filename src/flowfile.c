@@ -22,23 +22,27 @@ static char *
 read_file(const char *path, char *why, size_t whylen)
 {
 	char *buf;
-	ssize_t n;
+	ssize_t n = 0;
 	size_t used = 0;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1) {
-		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		snprintf(why, whylen, "%s", strerror(errno));
 		return NULL;
 	}
 	buf = malloc(FLOWFILE_MAX + 1);
-	while (buf != NULL && (n = read(fd, buf + used, FLOWFILE_MAX - used))
-	    > 0)
+	while (buf != NULL && used < FLOWFILE_MAX &&
+	    (n = read(fd, buf + used, FLOWFILE_MAX - used)) > 0)
 		used += n;
+	if (n == -1)
+		snprintf(why, whylen, "%s", strerror(errno));
+	else if (buf == NULL)
+		snprintf(why, whylen, "out of memory");
+	else if (used == FLOWFILE_MAX)
+		snprintf(why, whylen, "larger than %d KiB", FLOWFILE_MAX / 1024);
 	close(fd);
-	if (buf == NULL || used == FLOWFILE_MAX) {
-		snprintf(why, whylen, "%s: %s", path, buf == NULL ?
-		    "out of memory" : "larger than 256 KiB");
+	if (buf == NULL || n == -1 || used == FLOWFILE_MAX) {
 		free(buf);
 		return NULL;
 	}

@@ -36,7 +36,7 @@ send_header_masked(const char *name, size_t len)
 	static const char *const exact[] = {"authorization",
 	    "proxy-authorization", "cookie", "set-cookie", "x-webhook-secret"};
 	static const char *const words[] = {
-	    "secret", "token", "signature", "key", "hmac", "password"};
+	    "secret", "token", "signature", "key", "hmac", "password", "auth"};
 	char lower[128];
 	size_t i;
 

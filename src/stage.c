@@ -25,7 +25,7 @@ fail_process(void *ctx, jv *env, struct outcome *out)
 }
 
 /*
- * Under WHOOK_OUTCOMES a program whose options are invalid still answers
+ * Under WHOOK_OUTCOMES a program whose options are invalid still writes
  * every envelope, with $error set, so that a misconfigured step fails the
  * request instead of leaving later steps to exit 0 on no input.
  */
@@ -49,6 +49,8 @@ stage_main(const char *prog, int (*build)(struct stage *, int, char **),
 	int status;
 
 	msg_init(prog);
+	/* getopt_long names argv[0] in its messages: make it the program. */
+	argv[0] = (char *)prog;
 	status = build(&st, argc, argv);
 	if (status != STAGE_READY)
 		return stage_fail_all(prog, status);

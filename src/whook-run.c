@@ -31,6 +31,7 @@ main(int argc, char *argv[])
 	int ch, status;
 
 	msg_init("whook-run");
+	argv[0] = "whook-run";
 	while ((ch = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
