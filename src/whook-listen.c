@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -79,7 +80,8 @@ usage(FILE *f)
 	    "      --accept-id           take the id from Whook-Envelope-Id",
 	    "  -t, --timeout SECS        time a flow may run (30)",
 	    "      --persistent          start each flow once and keep it",
-	    "      --max-inflight N      requests a persistent flow holds (256)",
+	    "      --max-inflight N      requests a persistent flow holds "
+	    "(256)",
 	    "      --stop-timeout SECS   time SIGTERM waits for requests (10)",
 	    "  -a, --async               answer 202 once the flow started",
 	    "  -r, --respond WHAT        body: status, last or output",
@@ -116,6 +118,9 @@ parse_size(const char *s, unsigned long long *v, int suffix)
 	n = strtoull(s, &end, 10);
 	if (errno != 0)
 		return -1;
+	if (suffix && (*end == 'k' || *end == 'K' || *end == 'M') &&
+	    n > ULLONG_MAX / (1024 * 1024))
+		return -1;
 	if (suffix && (*end == 'k' || *end == 'K')) {
 		n *= 1024;
 		end++;
@@ -129,15 +134,30 @@ parse_size(const char *s, unsigned long long *v, int suffix)
 	return 0;
 }
 
+/* Returns whether S is an HTTP token (RFC 9110 section 5.6.2), as a
+ * method must be. */
+static int
+is_token(const char *s)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "abcdefghijklmnopqrstuvwxyz";
+
+	return s[0] != '\0' && s[strspn(s, tchar)] == '\0';
+}
+
+/* Adds each method of a comma list.  Returns 0, -1 for an empty or
+ * invalid method, or -2 past LISTEN_METHODS_MAX methods. */
 static int
 add_methods(struct listen_config *cfg, char *list)
 {
-	char *m, *save = NULL;
+	char *m;
 
-	for (m = strtok_r(list, ",", &save); m != NULL;
-	     m = strtok_r(NULL, ",", &save)) {
-		if (cfg->nmethods == LISTEN_METHODS_MAX)
+	while ((m = strsep(&list, ",")) != NULL) {
+		if (!is_token(m))
 			return -1;
+		if (cfg->nmethods == LISTEN_METHODS_MAX)
+			return -2;
 		cfg->methods[cfg->nmethods++] = m;
 	}
 	return 0;
@@ -179,6 +199,24 @@ free_redact(struct listen_config *cfg)
 }
 
 static int
+method_option(struct listen_config *cfg, char *list)
+{
+	char *copy = strdup(list);
+	int err = add_methods(cfg, list);
+
+	if (err == -1)
+		err = misuse("--method: invalid method: expected tokens such "
+			     "as POST,PUT",
+		    copy != NULL ? copy : "");
+	else if (err == -2)
+		err = misuse("--method: more than 16 methods", NULL);
+	else
+		err = STAGE_READY;
+	free(copy);
+	return err;
+}
+
+static int
 parse_respond(const char *s, enum listen_respond *r)
 {
 	if (strcmp(s, "status") == 0)
@@ -192,6 +230,24 @@ parse_respond(const char *s, enum listen_respond *r)
 	return 0;
 }
 
+/* Returns whether the port of a --listen [HOST:]PORT, when it is all
+ * digits, is 1 to 65535: getaddrinfo(3) takes 0, for which the kernel
+ * picks a port, and does not reject a larger number.  Anything else is
+ * left to getaddrinfo to reject. */
+static int
+listen_port_valid(const char *spec)
+{
+	const char *colon = strrchr(spec, ':');
+	const char *port = colon != NULL ? colon + 1 : spec;
+	size_t n = strlen(port);
+
+	if (n == 0)
+		return 0;
+	if (port[strspn(port, "0123456789")] != '\0')
+		return 1;
+	return n <= 5 && atol(port) >= 1 && atol(port) <= 65535;
+}
+
 /* Handles one option.  Returns STAGE_READY to go on, or an exit status. */
 static int
 option(struct listen_config *cfg, int c, const char **listen, const char **log)
@@ -200,6 +256,9 @@ option(struct listen_config *cfg, int c, const char **listen, const char **log)
 
 	switch (c) {
 	case 'l':
+		if (!listen_port_valid(optarg))
+			return misuse(
+			    "--listen: invalid port (1 to 65535)", optarg);
 		*listen = optarg;
 		break;
 	case 'f':
@@ -210,8 +269,8 @@ option(struct listen_config *cfg, int c, const char **listen, const char **log)
 		break;
 	case OPT_LOG_REDACT:
 		if (add_redact(cfg, optarg) == -1)
-			return misuse("--log-redact: invalid header name",
-			    optarg);
+			return misuse(
+			    "--log-redact: invalid header name", optarg);
 		break;
 	case OPT_ACCEPT_ID:
 		cfg->accept_id = 1;
@@ -234,12 +293,13 @@ option(struct listen_config *cfg, int c, const char **listen, const char **log)
 		cfg->stop_timeout = v;
 		break;
 	case 'm':
-		if (add_methods(cfg, optarg) == -1)
-			return misuse("--method: more than 16 methods", NULL);
-		break;
+		return method_option(cfg, optarg);
 	case 'b':
-		if (parse_size(optarg, &cfg->max_body, 1) == -1)
-			return misuse("--max-body: invalid size", optarg);
+		if (parse_size(optarg, &cfg->max_body, 1) == -1 ||
+		    cfg->max_body == 0)
+			return misuse(
+			    "--max-body: invalid size (1 byte or more)",
+			    optarg);
 		break;
 	case OPT_MAX_HEADER:
 		if (parse_size(optarg, &v, 1) == -1 || v < 1024 ||
@@ -277,6 +337,26 @@ option(struct listen_config *cfg, int c, const char **listen, const char **log)
 	return STAGE_READY;
 }
 
+/* Checks that --flows names a folder that can be read and searched, so
+ * that a typo is not a server that answers 404 to every request. */
+static int
+check_flows(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == -1) {
+		msg_error("--flows: %s: %s", dir, strerror(errno));
+		return EX_NOINPUT;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return misuse("--flows: not a folder", dir);
+	if (access(dir, R_OK | X_OK) == -1) {
+		msg_error("--flows: %s: %s", dir, strerror(errno));
+		return EX_NOINPUT;
+	}
+	return STAGE_READY;
+}
+
 static int
 parse_options(struct listen_config *cfg, int argc, char *argv[],
     const char **listen, const char **log)
@@ -299,12 +379,12 @@ parse_options(struct listen_config *cfg, int argc, char *argv[],
 	if (cfg->nredact > 0 && *log == NULL)
 		return misuse("--log-redact needs --log", NULL);
 	if (cfg->persistent && cfg->async)
-		return misuse("--async and --persistent exclude each other",
-		    NULL);
+		return misuse(
+		    "--async and --persistent exclude each other", NULL);
 	if (cfg->respond != RESPOND_STATUS && cfg->async)
 		return misuse(
 		    "--respond needs the outcome: drop --async", NULL);
-	return STAGE_READY;
+	return cfg->flows != NULL ? check_flows(cfg->flows) : STAGE_READY;
 }
 
 /* Opens the --listen socket: [HOST:]PORT or [IPV6]:PORT. */
@@ -393,15 +473,39 @@ reopen_log(const struct listen_config *cfg)
 		msg_info("receive log reopened");
 }
 
+/* Formats the address that FD is bound to, as HOST:PORT or [HOST]:PORT,
+ * as the kernel bound it, for the "listening on" log line. */
+static void
+format_bound(int fd, const char *fallback, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+
+	snprintf(buf, len, "%s", fallback != NULL ? fallback : "-");
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1 ||
+	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), port,
+		sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return;
+	snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+	    port);
+}
+
 /* Serves until SIGTERM or SIGINT, which every thread has blocked.  SIGHUP
- * reopens the receive log, for logrotate(8). */
+ * reopens the receive log, for logrotate(8).  SPEC is the --listen
+ * argument, or NULL for the LISTEN_FDS socket. */
 static int
-serve_listener(const struct listen_config *cfg, int fd, const char *where)
+serve_listener(const struct listen_config *cfg, int fd, const char *spec)
 {
 	struct http_server *srv;
+	char where[NI_MAXHOST + NI_MAXSERV + 32];
 	sigset_t set;
 	int sig;
 
+	format_bound(fd, spec, where, sizeof(where));
+	if (spec == NULL)
+		snprintf(where + strlen(where), sizeof(where) - strlen(where),
+		    " (the LISTEN_FDS socket)");
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -516,8 +620,7 @@ main(int argc, char *argv[])
 	if (listen != NULL && fd == -1)
 		return EX_UNAVAILABLE;
 	if (fd != -1)
-		status = serve_listener(&cfg, fd,
-		    listen != NULL ? listen : "the LISTEN_FDS socket");
+		status = serve_listener(&cfg, fd, listen);
 	else if (!is_connected_socket(STDIN_FILENO))
 		status = misuse(
 		    "stdin is not a connected socket: give --listen", NULL);
