@@ -169,16 +169,55 @@ read_output(int fd, struct flow_result *r, size_t max)
 	return 1;
 }
 
-/* Feeds LINE and a newline to the flow while reading what it writes,
- * until its stdout closes or DEADLINE (ms) passes. Returns 0, or -1 on
- * timeout. */
+/* Reads what is in the flow's stdout pipe now, without waiting, once the
+ * flow's main process has exited: a background process it left may keep
+ * the pipe open for as long as it runs. */
+static void
+drain(struct flow_proc *p, struct flow_result *r, size_t max)
+{
+	fcntl(p->out, F_SETFL, O_NONBLOCK);
+	while (read_output(p->out, r, max))
+		continue;
+	close(p->out);
+	p->out = -1;
+}
+
+/* Writes up to the rest of LINE and then its newline.  Closes the pipe
+ * when all is written or the flow closed its stdin. */
+static void
+feed(struct flow_proc *p, const char *line, size_t len, size_t *sent)
+{
+	ssize_t n;
+
+	if (*sent < len)
+		n = write(p->in, line + *sent, len - *sent);
+	else
+		n = write(p->in, "\n", 1);
+	if (n > 0 && *sent + n > len) {
+		close(p->in);
+		p->in = -1;
+	} else if (n > 0) {
+		*sent += n;
+	} else if (n == -1 && errno != EAGAIN && errno != EINTR) {
+		close(p->in);
+		p->in = -1;
+	}
+}
+
+/*
+ * Feeds LINE and a newline to the flow while reading what it writes,
+ * until its stdout closes, its main process has exited (*reaped set,
+ * with its wait status in *wstatus), or DEADLINE (ms) passes.  Returns 0,
+ * or -1 on timeout.  The poll wakes every EXIT_TICK_MS to look for the
+ * exit, because a process the flow left running may hold stdout open.
+ */
+#define EXIT_TICK_MS 20
 static int
 exchange(struct flow_proc *p, const char *line, size_t len, long long deadline,
-    size_t max, struct flow_result *r)
+    size_t max, struct flow_result *r, int *wstatus, int *reaped)
 {
 	struct pollfd pfd[2];
 	size_t sent = 0;
-	ssize_t n;
 	int left;
 
 	while (p->out != -1) {
@@ -187,7 +226,8 @@ exchange(struct flow_proc *p, const char *line, size_t len, long long deadline,
 			return -1;
 		pfd[0] = (struct pollfd){.fd = p->out, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = p->in, .events = POLLOUT};
-		if (poll(pfd, p->in != -1 ? 2 : 1, left) == -1) {
+		if (poll(pfd, p->in != -1 ? 2 : 1,
+			left < EXIT_TICK_MS ? left : EXIT_TICK_MS) == -1) {
 			if (errno == EINTR)
 				continue;
 			return -1;
@@ -195,24 +235,25 @@ exchange(struct flow_proc *p, const char *line, size_t len, long long deadline,
 		if (pfd[0].revents != 0 && !read_output(p->out, r, max)) {
 			close(p->out);
 			p->out = -1;
+		} else if (!*reaped && waitpid(p->pid, wstatus, WNOHANG) > 0) {
+			*reaped = 1;
+			drain(p, r, max);
 		}
-		if (p->in == -1 || pfd[1].revents == 0)
-			continue;
-		if (sent < len)
-			n = write(p->in, line + sent, len - sent);
-		else
-			n = write(p->in, "\n", 1);
-		if (n > 0 && sent + n > len) {
-			close(p->in);
-			p->in = -1;
-		} else if (n > 0) {
-			sent += n;
-		} else if (n == -1 && errno != EAGAIN && errno != EINTR) {
-			close(p->in); /* the flow closed its stdin */
-			p->in = -1;
-		}
+		if (p->in != -1 && pfd[1].revents != 0)
+			feed(p, line, len, &sent);
 	}
 	return 0;
+}
+
+static void
+set_exit(struct flow_result *r, int status)
+{
+	if (WIFSIGNALED(status)) {
+		r->signaled = 1;
+		r->exit = 128 + WTERMSIG(status);
+	} else {
+		r->exit = WEXITSTATUS(status);
+	}
 }
 
 /* Waits for the flow until DEADLINE, then kills its process group. */
@@ -233,15 +274,12 @@ reap(struct flow_proc *p, long long deadline, struct flow_result *r)
 		nanosleep(&tick, NULL);
 	}
 	if (got == -1) {
+		msg_error(
+		    "flow %ld: wait failed: %s", (long)p->pid, strerror(errno));
 		r->exit = 70;
 		return;
 	}
-	if (WIFSIGNALED(status)) {
-		r->signaled = 1;
-		r->exit = 128 + WTERMSIG(status);
-	} else {
-		r->exit = WEXITSTATUS(status);
-	}
+	set_exit(r, status);
 }
 
 void
@@ -249,9 +287,11 @@ flow_finish(struct flow_proc *p, const char *line, size_t len, unsigned timeout,
     size_t max_output, struct flow_result *r)
 {
 	long long deadline = now_ms() + (long long)timeout * 1000;
+	int wstatus = 0, reaped = 0;
 
 	memset(r, 0, sizeof(*r));
-	if (exchange(p, line, len, deadline, max_output, r) == -1) {
+	if (exchange(p, line, len, deadline, max_output, r, &wstatus,
+		&reaped) == -1) {
 		r->timed_out = 1;
 		kill(-p->pid, SIGKILL);
 	}
@@ -260,7 +300,10 @@ flow_finish(struct flow_proc *p, const char *line, size_t len, unsigned timeout,
 	if (p->out != -1)
 		close(p->out);
 	p->in = p->out = -1;
-	reap(p, deadline, r);
+	if (reaped)
+		set_exit(r, wstatus);
+	else
+		reap(p, deadline, r);
 	if (r->timed_out)
 		kill(-p->pid, SIGKILL); /* what the flow left running */
 }
@@ -332,6 +375,10 @@ flow_status(const struct flow_result *r, const char *id,
 	jv last;
 
 	*body = NULL;
+	if (r->signaled)
+		msg_warn("%s: flow killed by signal %d", id, r->exit - 128);
+	else if (r->exit != 0 && r->exit != 1)
+		msg_warn("%s: flow exited with status %d", id, r->exit);
 	if (status == 0 && r->signaled)
 		status = 500;
 	if (status == 0)
