@@ -102,8 +102,22 @@ sql() {
 	sqlite3 -batch "$1" "$2"
 }
 
-# corpus_case NAME: the folder of a case, or "" when the corpus is not
-# beside the repository.
+# corpus_case NAME: the folder of a case, or "" (and a "# skip" line on
+# standard error, which tests/run shows) when the corpus is not beside
+# the repository.
 corpus_case() {
-	if [ -d "$CORPUS/$1" ]; then echo "$CORPUS/$1"; fi
+	if [ -d "$CORPUS/$1" ]; then
+		echo "$CORPUS/$1"
+	else
+		echo "# skip: corpus case $1 not found in $CORPUS" >&2
+	fi
+}
+
+# require_corpus: ends the test, with a "# skip" line, when the corpus is
+# not there.
+require_corpus() {
+	if [ ! -d "$CORPUS" ]; then
+		echo "# skip: no corpus at $CORPUS (set WHOOK_CORPUS)"
+		exit 0
+	fi
 }

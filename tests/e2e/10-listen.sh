@@ -7,7 +7,7 @@
 # a rejected one none.  Without the corpus the test prints nothing.
 . "$(dirname "$0")/../lib.sh"
 
-[ -d "$CORPUS" ] || exit 0
+require_corpus
 
 # final_status FILE: the last status code in a raw response, 100 aside.
 final_status() {

@@ -8,7 +8,7 @@
 # digest a verifier computes.  Prints nothing when the corpus is absent.
 . "$(dirname "$0")/../lib.sh"
 
-[ -x "$CORPUS/run-case.sh" ] || exit 0
+require_corpus
 
 mkdir flows cred
 DB=$TMP/corpus.db
