@@ -1,10 +1,11 @@
 /*
  * The HTTP side of whook-listen, with libmicrohttpd: a thread per
- * connection, a request's limits checked from its headers before the body
- * is read, the envelope built once the body is complete, and the response
- * status taken from the flow (or from writing the envelope to stdout).  Every
- * request gets one log line when it completes.  A jv value never leaves
- * the connection's thread: an --async flow gets the envelope as text.
+ * connection, or under --persistent an epoll loop per CPU.  A request's
+ * limits are checked from its headers before the body is read, the
+ * envelope is built once the body is complete, and the response status
+ * comes from the flow (or from writing the envelope to stdout).  Every
+ * request gets one log line when it completes.  A jv value is handed on
+ * whole or as text: an --async flow gets the envelope as text.
  */
 #include <errno.h>
 #include <limits.h>
@@ -33,6 +34,8 @@ struct http_server {
 	pthread_cond_t changed;
 	int active;	/* requests not yet completed */
 	int background; /* --async flows still running */
+	int pending;	/* suspended requests not yet given their answer */
+	int pool;	/* a pool of event loops instead of a thread each */
 	int closed;	/* inetd mode: the connection is gone */
 };
 
@@ -49,6 +52,9 @@ struct request {
 	int begun, too_large, status;
 	int retry_after; /* send Retry-After: 1 with the response */
 	long long start_ms;
+	struct MHD_Connection *conn;
+	int waiting; /* suspended until the flow's outcome */
+	struct persist_answer answer;
 };
 
 /* A flow that --async finishes after the response.  Only text crosses the
@@ -469,35 +475,73 @@ run_flow(
 	return ret;
 }
 
+/* Logs why the persistent flow's result A is not an outcome, if so, and
+ * sends A as the response. */
+static enum MHD_Result
+answer_persistent(
+    struct MHD_Connection *conn, struct request *rq, struct persist_answer *a)
+{
+	const struct listen_config *cfg = rq->srv->cfg;
+	enum MHD_Result ret;
+
+	if (a->busy) {
+		msg_warn("%s: flow busy: %zu requests in flight, try again",
+		    rq->id, cfg->max_inflight);
+		rq->retry_after = 1;
+	} else if (a->status == 504) {
+		msg_error("%s: flow gave no outcome within %u s", rq->id,
+		    cfg->timeout);
+	} else if (a->status == 503) {
+		msg_error("%s: flow exited or is stopping before its outcome",
+		    rq->id);
+	}
+	ret = reply(conn, rq, a->status, a->body, a->len, a->ctype);
+	free(a->body);
+	a->body = NULL;
+	return ret;
+}
+
+/* Stores the result of a suspended request, on whichever thread returns
+ * it, and resumes the connection: libmicrohttpd then calls http_access
+ * again, which sends the response. */
+static void
+persistent_answered(void *arg, const struct persist_answer *a)
+{
+	struct request *rq = arg;
+	struct http_server *srv = rq->srv;
+
+	rq->answer = *a;
+	MHD_resume_connection(rq->conn);
+	count(srv, &srv->pending, -1);
+}
+
 /* Hands the envelope ENV (consumed) to its persistent flow and responds
- * with the outcome. */
+ * with the outcome.  With the pool of event loops, the connection is
+ * suspended until then, so that its thread serves the others. */
 static enum MHD_Result
 run_persistent(struct MHD_Connection *conn, struct request *rq, jv env,
     const char *line, size_t len)
 {
-	const struct listen_config *cfg = rq->srv->cfg;
+	struct http_server *srv = rq->srv;
+	const char *file = NULL;
+	char path[4096];
 	struct persist_answer a;
-	char file[4096];
-	enum MHD_Result ret;
 
-	if (cfg->flows != NULL)
-		flow_resolve(cfg->flows, rq->path, file, sizeof(file));
-	persist_submit(rq->srv->persist, cfg->flows != NULL ? file : NULL,
-	    rq->id, env, line, len, &a);
-	if (a.busy) {
-		msg_warn("%s: flow busy: %zu requests in flight, try again",
-		    rq->id, cfg->max_inflight);
-		rq->retry_after = 1;
-	} else if (a.status == 504) {
-		msg_error("%s: flow gave no outcome within %u s", rq->id,
-		    cfg->timeout);
-	} else if (a.status == 503) {
-		msg_error("%s: flow exited or is stopping before its outcome",
-		    rq->id);
+	if (srv->cfg->flows != NULL) {
+		flow_resolve(srv->cfg->flows, rq->path, path, sizeof(path));
+		file = path;
 	}
-	ret = reply(conn, rq, a.status, a.body, a.len, a.ctype);
-	free(a.body);
-	return ret;
+	if (!srv->pool) {
+		persist_submit(srv->persist, file, rq->id, env, line, len, &a);
+		return answer_persistent(conn, rq, &a);
+	}
+	rq->conn = conn;
+	rq->waiting = 1;
+	count(srv, &srv->pending, 1);
+	MHD_suspend_connection(conn);
+	persist_submit_async(srv->persist, file, rq->id, env, line, len,
+	    persistent_answered, rq);
+	return MHD_YES;
 }
 
 static char *
@@ -617,6 +661,10 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)version;
 	if (rq == NULL)
 		return MHD_NO;
+	if (rq->waiting) {
+		rq->waiting = 0;
+		return answer_persistent(conn, rq, &rq->answer);
+	}
 	if (!rq->begun) {
 		rq->begun = 1;
 		return http_begin(conn, rq, method);
@@ -634,13 +682,43 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	return http_finish(conn, rq);
 }
 
+/* A persistent server on a socket of its own runs an epoll loop on each
+ * CPU.  A connection that waits for its flow is suspended, so one thread
+ * serves many connections, and a batch of responses costs a few wakeups,
+ * not one for each request.  Otherwise each connection gets a thread,
+ * which may wait for its flow or its process. */
+static unsigned
+daemon_flags(struct http_server *srv, int listenfd)
+{
+	unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+	if (listenfd == -1)
+		return flags | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+		       MHD_USE_NO_LISTEN_SOCKET;
+	if (srv->persist == NULL)
+		return flags | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+	srv->pool = 1;
+	return flags | MHD_USE_EPOLL_LINUX_ONLY | MHD_ALLOW_SUSPEND_RESUME;
+}
+
+static unsigned
+pool_size(const struct http_server *srv)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!srv->pool || n < 1)
+		return 0;
+	if (n > 64)
+		n = 64;
+	return (unsigned)n;
+}
+
 struct http_server *
 http_start(const struct listen_config *cfg, int listenfd)
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags;
 
 	if (srv == NULL)
 		return NULL;
@@ -654,8 +732,7 @@ http_start(const struct listen_config *cfg, int listenfd)
 	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->changed, NULL);
-	if (listenfd == -1)
-		flags |= MHD_USE_NO_LISTEN_SOCKET;
+	flags = daemon_flags(srv, listenfd);
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header,
@@ -664,6 +741,7 @@ http_start(const struct listen_config *cfg, int listenfd)
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
 	    MHD_OPTION_NOTIFY_CONNECTION, http_connection, srv,
 	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
+	    MHD_OPTION_THREAD_POOL_SIZE, pool_size(srv),
 	    listenfd == -1 ? MHD_OPTION_END : MHD_OPTION_LISTEN_SOCKET,
 	    listenfd, MHD_OPTION_END);
 	if (srv->daemon == NULL) {
@@ -692,6 +770,30 @@ http_serve_inetd(struct http_server *srv, int fd)
 	return 0;
 }
 
+/* Waits for the results of the suspended requests, which persist_stop
+ * makes due: their flows were stopped or killed, and an external flow's
+ * wait ends at --timeout.  Returns 0, or -1 when some never came. */
+static int
+wait_pending(struct http_server *srv)
+{
+	struct timespec until;
+	int busy = 1, left;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += srv->cfg->timeout + 2;
+	pthread_mutex_lock(&srv->lock);
+	while (srv->pending > 0 && busy)
+		busy = pthread_cond_timedwait(
+			   &srv->changed, &srv->lock, &until) == 0;
+	left = srv->pending;
+	pthread_mutex_unlock(&srv->lock);
+	if (left > 0)
+		msg_warn("stopping with %d requests still waiting for their "
+			 "flow",
+		    left);
+	return left > 0 ? -1 : 0;
+}
+
 void
 http_stop(struct http_server *srv, unsigned grace)
 {
@@ -713,6 +815,8 @@ http_stop(struct http_server *srv, unsigned grace)
 	pthread_mutex_unlock(&srv->lock);
 	if (srv->persist != NULL)
 		persist_stop(srv->persist, grace);
+	if (wait_pending(srv) != 0)
+		return; /* libmicrohttpd aborts on a suspended connection */
 	MHD_stop_daemon(srv->daemon);
 	if (srv->persist != NULL)
 		persist_free(srv->persist);

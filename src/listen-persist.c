@@ -51,6 +51,8 @@ struct pflow {
 	unsigned long gen;	/* counts the processes started */
 	struct waiter *waiters; /* of external flows */
 	atomic_size_t inflight;
+	pthread_mutex_t relay_lock;
+	struct relay *oldest, *newest; /* in-process, oldest first */
 	struct pflow *next;
 };
 
@@ -61,6 +63,8 @@ struct persist {
 	struct pflow *flows;
 	int readers; /* reader threads still running */
 	atomic_int stopping;
+	pthread_t watchdog; /* sends 504 for a hung in-process flow */
+	int watching, unwatch;
 };
 
 /* The arguments of the reader thread of one flow process. */
@@ -137,6 +141,7 @@ flow_of(struct persist *p, const char *file)
 	f->pool = p;
 	f->in = -1;
 	pthread_mutex_init(&f->write_lock, NULL);
+	pthread_mutex_init(&f->relay_lock, NULL);
 	f->next = p->flows;
 	p->flows = f;
 	return f;
@@ -533,6 +538,8 @@ submit_inproc(struct pflow *f, const char *id, jv env, struct persist_answer *a)
 	a->status = 504;
 }
 
+static void *watchdog_run(void *arg);
+
 /* Starts the in-process flow of F on first use, when its file names
  * whook-run, under the pool lock.  Returns whether F is in-process. */
 static int
@@ -549,6 +556,9 @@ check_inproc(struct pflow *f)
 			    f->file);
 	}
 	f->inproc_checked = 1;
+	if (f->inproc != NULL && !p->watching &&
+	    pthread_create(&p->watchdog, NULL, watchdog_run, p) == 0)
+		p->watching = 1;
 	return f->inproc != NULL;
 }
 
@@ -585,6 +595,222 @@ persist_submit(struct persist *p, const char *file, const char *id, jv env,
 	jv_free(text);
 }
 
+/* A request whose result persist_submit_async returns later to DONE(ARG).
+ * For an external flow it keeps copies of what the thread that waits for
+ * the outcome needs. */
+struct relay {
+	struct persist *pool;
+	struct pflow *flow;
+	inproc_done *done;
+	void *arg;
+	char *file, *line;
+	size_t len;
+	char id[TRIGGER_ID_LEN + 1];
+	jv env;
+	long long deadline;
+	atomic_int claimed; /* answered, by the flow or the watchdog */
+	int linked;
+	struct relay *older, *newer;
+};
+
+/* Adds R as the newest of F's in-process requests. */
+static void
+relay_link(struct pflow *f, struct relay *r)
+{
+	r->deadline = deadline_after(f->pool->cfg->timeout);
+	pthread_mutex_lock(&f->relay_lock);
+	r->older = f->newest;
+	r->newer = NULL;
+	if (f->newest != NULL)
+		f->newest->newer = r;
+	else
+		f->oldest = r;
+	f->newest = r;
+	r->linked = 1;
+	pthread_mutex_unlock(&f->relay_lock);
+}
+
+/* Takes R out of F's list, with the relay lock held. */
+static void
+relay_unlink_locked(struct pflow *f, struct relay *r)
+{
+	if (!r->linked)
+		return;
+	if (r->older != NULL)
+		r->older->newer = r->newer;
+	else
+		f->oldest = r->newer;
+	if (r->newer != NULL)
+		r->newer->older = r->older;
+	else
+		f->newest = r->older;
+	r->linked = 0;
+}
+
+static void
+relay_free(struct relay *r)
+{
+	free(r->file);
+	free(r->line);
+	free(r);
+}
+
+/* Called by the in-process flow's thread with each answer. */
+static void
+relay_answered(void *arg, const struct persist_answer *a)
+{
+	struct relay *r = arg;
+	struct pflow *f = r->flow;
+
+	f->inflight--;
+	pthread_mutex_lock(&f->relay_lock);
+	relay_unlink_locked(f, r);
+	pthread_mutex_unlock(&f->relay_lock);
+	if (atomic_exchange(&r->claimed, 1) == 0)
+		r->done(r->arg, a);
+	else
+		free(a->body); /* the watchdog returned 504 before */
+	relay_free(r);
+}
+
+/* Claims the requests of F past their deadline, into *LIST, under the
+ * pool lock.  The flow's thread still frees each once it answers. */
+static void
+expire(struct pflow *f, long long now, struct relay **list)
+{
+	struct relay *r;
+
+	pthread_mutex_lock(&f->relay_lock);
+	while ((r = f->oldest) != NULL && r->deadline <= now) {
+		relay_unlink_locked(f, r);
+		if (atomic_exchange(&r->claimed, 1) == 0) {
+			r->newer = *list;
+			*list = r;
+		}
+	}
+	pthread_mutex_unlock(&f->relay_lock);
+}
+
+/* Returns 504, checked ten times a second, to the in-process requests
+ * whose flow gave no outcome within --timeout, as a waiting request gets. */
+static void *
+watchdog_run(void *arg)
+{
+	struct persist *p = arg;
+	struct persist_answer a = {.status = 504};
+	struct timespec until;
+	struct relay *list, *r;
+	struct pflow *f;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->unwatch) {
+		until = realtime_of(now_ms() + 100);
+		pthread_cond_timedwait(&p->changed, &p->lock, &until);
+		list = NULL;
+		for (f = p->flows; f != NULL; f = f->next)
+			if (f->inproc != NULL)
+				expire(f, now_ms(), &list);
+		pthread_mutex_unlock(&p->lock);
+		for (r = list; r != NULL; r = list) {
+			list = r->newer;
+			msg_error("%s: in-process flow %s gave no outcome "
+				  "within %u s",
+			    r->id, r->flow->file, p->cfg->timeout);
+			r->done(r->arg, &a);
+		}
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Waits for an external flow's outcome on a thread of its own, so that
+ * the HTTP threads go on serving other connections meanwhile. */
+static void *
+relay_run(void *arg)
+{
+	struct relay *r = arg;
+	struct persist_answer a;
+
+	persist_submit(r->pool, r->file, r->id, r->env, r->line, r->len, &a);
+	r->done(r->arg, &a);
+	relay_free(r);
+	return NULL;
+}
+
+/* Queues ENV for the in-process flow F.  Returns 0, or -1 with *A. */
+static int
+relay_inproc(struct pflow *f, struct relay *r, jv env, struct persist_answer *a)
+{
+	if (admit(f->pool, f, a) != 0) {
+		jv_free(env);
+		return -1;
+	}
+	r->flow = f;
+	relay_link(f, r);
+	inproc_queue(f->inproc, env, relay_answered, r);
+	return 0;
+}
+
+/* Starts the thread that submits ENV or LINE to an external flow.
+ * Returns 0, or -1 with *A. */
+static int
+relay_external(struct relay *r, const char *file, jv env, const char *line,
+    size_t len, struct persist_answer *a)
+{
+	pthread_t t;
+
+	r->env = env;
+	r->len = len;
+	if ((file != NULL && (r->file = strdup(file)) == NULL) ||
+	    (line != NULL && (r->line = malloc(len + 1)) == NULL))
+		goto fail;
+	if (line != NULL)
+		memcpy(r->line, line, len + 1);
+	if (pthread_create(&t, NULL, relay_run, r) != 0)
+		goto fail;
+	pthread_detach(t);
+	return 0;
+fail:
+	jv_free(env);
+	free(r->file);
+	free(r->line);
+	r->file = r->line = NULL;
+	a->status = 500;
+	return -1;
+}
+
+void
+persist_submit_async(struct persist *p, const char *file, const char *id,
+    jv env, const char *line, size_t len, inproc_done *done, void *arg)
+{
+	struct persist_answer a = {.status = 500};
+	struct relay *r = calloc(1, sizeof(*r));
+	struct pflow *f = NULL;
+	int inproc = 0, queued;
+
+	if (r != NULL) {
+		*r = (struct relay){.pool = p, .done = done, .arg = arg};
+		snprintf(r->id, sizeof(r->id), "%s", id);
+		pthread_mutex_lock(&p->lock);
+		f = flow_of(p, file);
+		inproc = f != NULL && check_inproc(f);
+		pthread_mutex_unlock(&p->lock);
+	}
+	if (f == NULL) {
+		jv_free(env);
+		queued = -1;
+	} else if (inproc) {
+		queued = relay_inproc(f, r, env, &a);
+	} else {
+		queued = relay_external(r, file, env, line, len, &a);
+	}
+	if (queued == 0)
+		return;
+	free(r);
+	done(arg, &a);
+}
+
 /* Closes the stdin of every flow process so it flushes and exits, and
  * stops the in-process flows after their last commit. */
 static void
@@ -614,6 +840,13 @@ persist_stop(struct persist *p, unsigned grace)
 	p->stopping = 1;
 	pthread_mutex_unlock(&p->lock);
 	close_inputs(p);
+	pthread_mutex_lock(&p->lock);
+	p->unwatch = 1;
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+	if (p->watching)
+		pthread_join(p->watchdog, NULL);
+	p->watching = 0;
 	pthread_mutex_lock(&p->lock);
 	while (p->readers > 0 && busy)
 		busy =
@@ -647,6 +880,7 @@ persist_free(struct persist *p)
 		if (f->inproc != NULL)
 			inproc_free(f->inproc);
 		pthread_mutex_destroy(&f->write_lock);
+		pthread_mutex_destroy(&f->relay_lock);
 		free(f->file);
 		free(f);
 	}

@@ -361,6 +361,11 @@ typedef void inproc_done(void *arg, const struct persist_answer *a);
 struct inproc *inproc_start(const char *file, enum listen_respond respond);
 /* Queues ENV (consumed); DONE gets the answer on the flow's thread. */
 void inproc_queue(struct inproc *f, jv env, inproc_done *done, void *arg);
+/* Like persist_submit without waiting: DONE gets the answer, on the
+ * flow's thread or one of its own, or at once on this one. */
+void persist_submit_async(struct persist *p, const char *file,
+    const char *id, jv env, const char *line, size_t len, inproc_done *done,
+    void *arg);
 void inproc_stop(struct inproc *f);
 void inproc_free(struct inproc *f);
 
