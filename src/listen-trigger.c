@@ -546,29 +546,41 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 	return hs->why == NULL ? MHD_YES : MHD_NO;
 }
 
+/* Returns whether the request line starts at P: the method, a space or
+ * the NUL that replaced it, and the path up to its first '%', which the
+ * in-place percent-decoding of the path leaves as it was. */
+static int
+request_line_at(uintptr_t p, const char *method, const char *path)
+{
+	const char *s = (const char *)p;
+	size_t mlen = strlen(method);
+
+	return memcmp(s, method, mlen) == 0 &&
+	       (s[mlen] == ' ' || s[mlen] == '\0') &&
+	       memcmp(s + mlen + 1, path, strcspn(path, "%")) == 0;
+}
+
 /*
  * Checks that only line ends and the empty line follow the last field
  * value, up to the end of the header block that libmicrohttpd counted,
  * so that a NUL byte cannot hide the rest of the last value either.
- * The request line starts the block, with the method in place: the
- * nearest copy of the method before the first field is where it starts.
+ * The block starts with the request line.  The scan goes down from the
+ * first field and stops at the first place that looks like the start
+ * of it, so it never reads below the real start.
  */
 static const char *
 tail_check(struct MHD_Connection *conn, const struct header_scan *hs,
-    const char *method)
+    const struct trigger_request *rq)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 	    conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	size_t mlen = strlen(method), back;
+	size_t back, min = strlen(rq->method) + 1 + strcspn(rq->path, "%");
 	uintptr_t start = 0, end;
 
 	if (ci == NULL || hs->first_key == 0)
 		return NULL;
-	for (back = mlen + 1; back <= ci->header_size && start == 0; back++)
-		if (memcmp((const char *)(hs->first_key - back), method,
-			mlen) == 0 &&
-		    memchr(" ", *(const char *)(hs->first_key - back + mlen),
-			2) != NULL)
+	for (back = min + 1; back <= ci->header_size && start == 0; back++)
+		if (request_line_at(hs->first_key - back, rq->method, rq->path))
 			start = hs->first_key - back;
 	end = start + ci->header_size;
 	if (start == 0 || end < hs->value_end + 2 || end > hs->value_end + 4 ||
@@ -579,13 +591,13 @@ tail_check(struct MHD_Connection *conn, const struct header_scan *hs,
 
 /* Returns why the request's header block is invalid, or NULL. */
 static const char *
-header_check(struct MHD_Connection *conn, const char *method)
+header_check(struct MHD_Connection *conn, const struct trigger_request *rq)
 {
 	struct header_scan hs = {NULL, 0, 0};
 
 	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &hs);
 	if (hs.why == NULL && MHD_VERSION <= 0x00097500)
-		hs.why = tail_check(conn, &hs, method);
+		hs.why = tail_check(conn, &hs, rq);
 	if (hs.why != NULL)
 		return hs.why;
 	/* RFC 9112 6.1: a request with both may be a smuggling attempt. */
@@ -602,7 +614,7 @@ trigger_build(struct MHD_Connection *conn, const struct trigger_request *rq)
 {
 	jv t = jv_object(), headers = jv_object(), query = jv_object();
 	jv body;
-	const char *why = header_check(conn, rq->method);
+	const char *why = header_check(conn, rq);
 
 	if (why != NULL)
 		body = jv_invalid_with_msg(jv_string(why));

@@ -135,7 +135,8 @@ parse_size(const char *s, unsigned long long *v, int suffix)
 }
 
 /* Returns whether S is an HTTP token (RFC 9110 section 5.6.2), as a
- * method must be. */
+ * method must be, of at most 15 bytes: the request keeps no more of its
+ * method for $trigger.method and the log. */
 static int
 is_token(const char *s)
 {
@@ -143,7 +144,7 @@ is_token(const char *s)
 				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				    "abcdefghijklmnopqrstuvwxyz";
 
-	return s[0] != '\0' && s[strspn(s, tchar)] == '\0';
+	return s[0] != '\0' && strlen(s) <= 15 && s[strspn(s, tchar)] == '\0';
 }
 
 /* Adds each method of a comma list.  Returns 0, -1 for an empty or
