@@ -89,6 +89,14 @@ check_eq "last field whole: 200" "$(send "$PORT" \
     'POST /h?a=%41&b HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nX-Last: end\r\n\r\n{}')" \
     200
 check_eq "last field whole" "$(header x-last)" "end"
+check_eq "method in the path: 200" "$(send "$PORT" \
+    'POST /x/POST HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nX-Last: path\r\n\r\n{}')" \
+    200
+check_eq "method in the path: value" "$(header x-last)" "path"
+check_eq "escaped path: 200" "$(send "$PORT" \
+    'POST /%50OST/%41%00 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nX-Last: esc\r\n\r\n{}')" \
+    200
+check_eq "escaped path: value" "$(header x-last)" "esc"
 check_eq "bare LF lines: 200" "$(send "$PORT" \
     'POST /h HTTP/1.1\nHost: a\nContent-Length: 2\nX-Last: lf\n\n{}')" 200
 check_eq "bare LF lines: value" "$(header x-last)" "lf"
@@ -114,6 +122,8 @@ usage_status "zero max-body" 64 --max-body 0 --listen "$PORT"
 usage_status "empty method" 64 --method '' --listen "$PORT"
 usage_status "empty method in list" 64 --method GET,,POST --listen "$PORT"
 usage_status "method with space" 64 --method 'G T' --listen "$PORT"
+usage_status "method over 15 bytes" 64 --method ABCDEFGHIJKLMNOP \
+    --listen "$PORT"
 check_match "method message" "$(cat "$TMP/usage.err")" "invalid method"
 usage_status "missing flows folder" 66 --flows "$TMP/none" --listen "$PORT"
 check_match "flows message" "$(cat "$TMP/usage.err")" "$TMP/none"
