@@ -105,7 +105,7 @@ items_read_file(
 {
 	size_t cap = 4096, used = 0;
 	char *buf = malloc(cap), *grown;
-	ssize_t n;
+	ssize_t n = 0;
 	int fd = STDIN_FILENO;
 
 	if (buf != NULL && strcmp(path, "-") != 0)

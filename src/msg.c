@@ -20,10 +20,13 @@ static int journal = -1;
 void
 msg_init(const char *name)
 {
-	if (process_prog == NULL)
+	/* The first call comes before any thread starts, so only it writes
+	 * what every thread reads. */
+	if (process_prog == NULL) {
 		process_prog = name;
+		journal = getenv("JOURNAL_STREAM") != NULL;
+	}
 	thread_prog = name;
-	journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
 const char *

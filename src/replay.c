@@ -94,7 +94,7 @@ struct replay {
 	char stop[ID_MAX];   /* the id limit set by an undone envelope */
 	struct mark last;    /* the end of the last line read */
 	struct mark stop_at; /* the offset limit set by an undone envelope */
-	char written[CURSOR_LINE_MAX]; /* the cursor line last written */
+	char written[CURSOR_LINE_MAX + 2]; /* the cursor line last written */
 	int stopped;
 	int by_offset; /* the input is a regular file */
 	unsigned long long dev, ino;
