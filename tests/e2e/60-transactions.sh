@@ -2,7 +2,8 @@
 # The transactions flow end to end: curl and whook-send against
 # flows.d/transactions behind systemd-socket-activate (inetd mode),
 # behind whook-listen --listen, and run in-process by whook-listen
-# --listen --persistent, with a real sqlite file.
+# --persistent on its own listener and behind systemd-socket-activate,
+# with a real sqlite file.
 . "$(dirname "$0")/../lib.sh"
 
 mkdir cred
@@ -18,7 +19,8 @@ start_endpoint() {
 	mode=$1 db=$2 log=$3
 	shift 3
 	PORT=$(free_port)
-	if [ "$mode" = inetd ]; then
+	if [ "$mode" = inetd-persistent ]; then set -- --persistent "$@"; fi
+	if [ "$mode" = inetd ] || [ "$mode" = inetd-persistent ]; then
 		WHOOK_DB=$db spawn systemd-socket-activate --inetd -a \
 		    -E CREDENTIALS_DIRECTORY -E WHOOK_DB -E PATH \
 		    -l "127.0.0.1:$PORT" "$BIN/whook-listen" \
@@ -87,6 +89,7 @@ suite() {
 suite inetd
 suite listen
 suite persistent
+suite inetd-persistent
 
 # Asynchronous: 202 at once, the row shortly after.
 for mode in inetd listen; do
