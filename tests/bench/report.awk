@@ -27,6 +27,7 @@ function label(name) {
 	if (name == "persistent") return "whook --persistent"
 	if (name == "pipeline") return "whook --persistent, sh"
 	if (name == "inetd") return "whook inetd mode"
+	if (name == "inetd-persistent") return "inetd, --persistent"
 	if (name == "webhook") return "webhook + sqlite3"
 	if (name == "flow") return "flows.d/transactions"
 	if (name == "jq-sqlite3") return "jq | sqlite3 .import"
@@ -111,6 +112,9 @@ function print_targets(    p, w, i, b, has_p, has_w, has_i, has_b, has_n) {
 	    rows_per_second(p) > 10 * rows_per_second(w))
 	target("inetd mode rows/s > adnanh/webhook", has_i && has_w,
 	    rows_per_second(i) > rows_per_second(w))
+	target("inetd mode, --persistent, rows/s > adnanh/webhook",
+	    ("inetd-persistent" in rps) && has_w,
+	    rows_per_second("inetd-persistent") > rows_per_second(w))
 	target("batch flow rows/s >= 2 x jq | sqlite3", has_b,
 	    batch_rate("flow") >= 2 * batch_rate(b))
 }
