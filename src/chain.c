@@ -123,8 +123,8 @@ chain_build(const struct flowfile *ff, int *status)
 	for (i = 0; i < ff->nstages; i++) {
 		c->names[i] = stage_name(ff->argv[i][0]);
 		msg_init(c->names[i]);
-		rc = build_stage(&c->stages[i], c->names[i], ff->argc[i],
-		    ff->argv[i]);
+		rc = build_stage(
+		    &c->stages[i], c->names[i], ff->argc[i], ff->argv[i]);
 		if (rc != STAGE_READY) {
 			c->n = i;
 			chain_free(c);

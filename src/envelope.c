@@ -43,8 +43,8 @@ envelope_status_of_exit(int code)
 }
 
 jv
-envelope_set_error(jv envelope, int status, const char *step,
-    const char *reason)
+envelope_set_error(
+    jv envelope, int status, const char *step, const char *reason)
 {
 	jv error = jv_object();
 

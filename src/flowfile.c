@@ -33,14 +33,15 @@ read_file(const char *path, char *why, size_t whylen)
 	}
 	buf = malloc(FLOWFILE_MAX + 1);
 	while (buf != NULL && used < FLOWFILE_MAX &&
-	    (n = read(fd, buf + used, FLOWFILE_MAX - used)) > 0)
+	       (n = read(fd, buf + used, FLOWFILE_MAX - used)) > 0)
 		used += n;
 	if (n == -1)
 		snprintf(why, whylen, "%s", strerror(errno));
 	else if (buf == NULL)
 		snprintf(why, whylen, "out of memory");
 	else if (used == FLOWFILE_MAX)
-		snprintf(why, whylen, "larger than %d KiB", FLOWFILE_MAX / 1024);
+		snprintf(
+		    why, whylen, "larger than %d KiB", FLOWFILE_MAX / 1024);
 	close(fd);
 	if (buf == NULL || n == -1 || used == FLOWFILE_MAX) {
 		free(buf);
@@ -56,8 +57,7 @@ read_file(const char *path, char *why, size_t whylen)
  * of stages, or -1 with *why set.
  */
 static int
-split_stages(char *text, char *stages[], size_t max, char *why,
-    size_t whylen)
+split_stages(char *text, char *stages[], size_t max, char *why, size_t whylen)
 {
 	char *p, quote = 0;
 	size_t n = 0;
@@ -86,8 +86,8 @@ split_stages(char *text, char *stages[], size_t max, char *why,
 			*p = ' ';
 		} else if (*p == '|') {
 			if (n == max) {
-				snprintf(why, whylen, "more than %zu stages",
-				    max);
+				snprintf(
+				    why, whylen, "more than %zu stages", max);
 				return -1;
 			}
 			*p = '\0';
@@ -132,8 +132,8 @@ known_program(const char *word)
 
 	base = base != NULL ? base + 1 : word;
 	return strcmp(base, "whook-check") == 0 ||
-	    strcmp(base, "whook-map") == 0 ||
-	    strcmp(base, "whook-insert") == 0;
+	       strcmp(base, "whook-map") == 0 ||
+	       strcmp(base, "whook-insert") == 0;
 }
 
 static int
@@ -154,8 +154,8 @@ expand_stage(struct flowfile *ff, const char *text, char *why, size_t whylen)
 	}
 	rc = wordexp(text, we, WRDE_NOCMD);
 	if (rc != 0) {
-		snprintf(why, whylen, "stage %zu: %s", i + 1,
-		    wordexp_reason(rc));
+		snprintf(
+		    why, whylen, "stage %zu: %s", i + 1, wordexp_reason(rc));
 		if (rc == WRDE_NOSPACE)
 			wordfree(we);
 		free(we);
@@ -166,9 +166,10 @@ expand_stage(struct flowfile *ff, const char *text, char *why, size_t whylen)
 	ff->argc[i] = (int)we->we_wordc;
 	ff->nstages++;
 	if (we->we_wordc == 0 || !known_program(we->we_wordv[0])) {
-		snprintf(why, whylen, "stage %zu: %s: not whook-check, "
-		    "whook-map or whook-insert", i + 1,
-		    we->we_wordc ? we->we_wordv[0] : "(no words)");
+		snprintf(why, whylen,
+		    "stage %zu: %s: not whook-check, "
+		    "whook-map or whook-insert",
+		    i + 1, we->we_wordc ? we->we_wordv[0] : "(no words)");
 		return -1;
 	}
 	return 0;
@@ -176,8 +177,7 @@ expand_stage(struct flowfile *ff, const char *text, char *why, size_t whylen)
 
 /* Loads the flow file PATH into *ff; returns 0, or -1 with *why set. */
 int
-flowfile_load(const char *path, struct flowfile *ff, char *why,
-    size_t whylen)
+flowfile_load(const char *path, struct flowfile *ff, char *why, size_t whylen)
 {
 	char *text, *stages[STAGES_MAX];
 	int n, i;
@@ -231,7 +231,7 @@ flowfile_is_runnable(const char *path)
 	*nl = '\0';
 	n = nl - line;
 	return n >= 9 && strcmp(line + n - 9, "whook-run") == 0 &&
-	    (n == 11 || line[n - 10] == '/' || line[n - 10] == ' ');
+	       (n == 11 || line[n - 10] == '/' || line[n - 10] == ' ');
 }
 
 void

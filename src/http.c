@@ -562,8 +562,8 @@ envelope_line(jv trigger, size_t *len)
 /* Appends the envelope to the --log file, without the --log-redact
  * headers, and waits until it is synced.  Returns 0 or an errno value. */
 static int
-log_envelope(const struct listen_config *cfg, jv trigger, const char *line,
-    size_t len)
+log_envelope(
+    const struct listen_config *cfg, jv trigger, const char *line, size_t len)
 {
 	jv headers;
 	char *redacted;
@@ -635,8 +635,8 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 	}
 	if (rq->srv->persist != NULL) {
 		ret = run_persistent(conn, rq,
-		    jv_object_set(jv_object(), jv_string("$trigger"), keep), line,
-		    len);
+		    jv_object_set(jv_object(), jv_string("$trigger"), keep),
+		    line, len);
 		free(line);
 		return ret;
 	}
@@ -740,8 +740,8 @@ http_start(const struct listen_config *cfg, int listenfd)
 	    MHD_OPTION_URI_LOG_CALLBACK, http_uri, srv,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
 	    MHD_OPTION_NOTIFY_CONNECTION, http_connection, srv,
-	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
-	    MHD_OPTION_THREAD_POOL_SIZE, pool_size(srv),
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_THREAD_POOL_SIZE,
+	    pool_size(srv),
 	    listenfd == -1 ? MHD_OPTION_END : MHD_OPTION_LISTEN_SOCKET,
 	    listenfd, MHD_OPTION_END);
 	if (srv->daemon == NULL) {

@@ -29,8 +29,8 @@ jqprog_on_error(void *data, jv msg)
 		return;
 	}
 	if (jv_get_kind(msg) == JV_KIND_STRING)
-		snprintf(p->message, sizeof(p->message), "%s",
-		    jv_string_value(msg));
+		snprintf(
+		    p->message, sizeof(p->message), "%s", jv_string_value(msg));
 	else
 		snprintf(p->message, sizeof(p->message), "invalid program");
 	/* The lines after the first repeat the program text. */
@@ -83,7 +83,8 @@ elide_quoted(const char *msg, char *why, size_t whylen)
 struct jqprog *
 jqprog_compile(const char *program, char *why, size_t whylen)
 {
-	static const char prologue[] = ". as $envelope | .[\"$trigger\"] as "
+	static const char prologue[] =
+	    ". as $envelope | .[\"$trigger\"] as "
 	    "$trigger | .[\"$last\"] as $last | $ENV as $env | $trigger | (";
 	struct jqprog *p;
 	char *text;
@@ -103,8 +104,8 @@ jqprog_compile(const char *program, char *why, size_t whylen)
 	jq_set_error_cb(p->jq, jqprog_on_error, p);
 	jq_set_input_cb(p->jq, jqprog_no_input, NULL);
 	if (!jq_compile(p->jq, text)) {
-		snprintf(why, whylen, "%s", p->message[0] != '\0' ?
-		    p->message : "compilation failed");
+		snprintf(why, whylen, "%s",
+		    p->message[0] != '\0' ? p->message : "compilation failed");
 		free(text);
 		jqprog_free(p);
 		return NULL;
@@ -116,8 +117,8 @@ jqprog_compile(const char *program, char *why, size_t whylen)
 /* Runs P over ENVELOPE (borrowed) and stores its first output in *result.
  * Returns 0, 1 when the program gave no output, or -1 with *why set. */
 int
-jqprog_first(struct jqprog *p, jv envelope, jv *result, char *why,
-    size_t whylen)
+jqprog_first(
+    struct jqprog *p, jv envelope, jv *result, char *why, size_t whylen)
 {
 	jv value, msg;
 

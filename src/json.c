@@ -115,8 +115,8 @@ json_parse(const char *text, size_t len)
 	if (!has_long_digit_run(text, len))
 		return jv_parse_sized(text, (int)len);
 	copy = rewrite_big_literals(text, len);
-	value = jv_parse_sized(jv_string_value(copy),
-	    jv_string_length_bytes(jv_copy(copy)));
+	value = jv_parse_sized(
+	    jv_string_value(copy), jv_string_length_bytes(jv_copy(copy)));
 	jv_free(copy);
 	return value;
 }
@@ -154,8 +154,8 @@ marked_literal_len(const char *text, size_t len, size_t i)
 
 	if (j > len || memcmp(text + i + 1, BIGNUM_MARK, BIGNUM_MARK_LEN) != 0)
 		return 0;
-	while (j < len && (text[j] == '-' || (text[j] >= '0' && text[j] <=
-	    '9')))
+	while (
+	    j < len && (text[j] == '-' || (text[j] >= '0' && text[j] <= '9')))
 		j++;
 	if (j == i + 1 + BIGNUM_MARK_LEN || j >= len || text[j] != '"')
 		return 0;
@@ -223,8 +223,8 @@ struct member {
 static size_t
 skip_blanks(const char *s, size_t len, size_t i)
 {
-	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
-	    s[i] == '\r'))
+	while (i < len &&
+	       (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
 		i++;
 	return i;
 }
@@ -269,7 +269,7 @@ value_end(const char *s, size_t len, size_t i)
 			if (--depth == 0)
 				return i + 1;
 		} else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' ||
-		    c == '\n' || c == '\r')) {
+					     c == '\n' || c == '\r')) {
 			return i;
 		}
 	}
@@ -344,23 +344,26 @@ json_dump_reusing(jv value, jv original, const char *text, size_t len)
 	int n, first = 1;
 
 	n = jv_get_kind(value) == JV_KIND_OBJECT &&
-	    jv_get_kind(original) == JV_KIND_OBJECT ?
-	    top_members(text, len, m, 32) : -1;
+		    jv_get_kind(original) == JV_KIND_OBJECT
+		? top_members(text, len, m, 32)
+		: -1;
 	if (n < 0) {
 		jv_free(original);
 		return json_dump(value);
 	}
 	out = jv_string("{");
-	jv_object_foreach(value, k, v) {
+	jv_object_foreach(value, k, v)
+	{
 		if (!first)
 			out = jv_string_append_str(out, ",");
 		first = 0;
 		found = find_member(m, n, k);
-		old = found != NULL ? jv_object_get(jv_copy(original),
-		    jv_copy(k)) : jv_invalid();
+		old = found != NULL
+			  ? jv_object_get(jv_copy(original), jv_copy(k))
+			  : jv_invalid();
 		if (found != NULL && jv_identical(jv_copy(v), old)) {
-			out = jv_string_append_buf(out, found->text,
-			    found->textlen);
+			out = jv_string_append_buf(
+			    out, found->text, found->textlen);
 			jv_free(k);
 			jv_free(v);
 			continue;

@@ -134,7 +134,7 @@ reader_line(struct reader *r, char **line, size_t *n)
 static int
 reader_waiting(struct reader *r)
 {
-	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
 
 	if (memchr(r->buf + r->start, '\n', r->len - r->start) != NULL)
 		return 1;
@@ -188,7 +188,7 @@ batch_age_ms(const struct ndjson_batch *b)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (now.tv_sec - b->opened.tv_sec) * 1000 +
-	    (now.tv_nsec - b->opened.tv_nsec) / 1000000;
+	       (now.tv_nsec - b->opened.tv_nsec) / 1000000;
 }
 
 static int
@@ -213,8 +213,8 @@ reject(struct stage *st, jv env, int code, struct outcome *oc)
 		msg_warn("%s: rejected: %s", id, oc->reason);
 	else
 		msg_error("%s: %s", id, oc->reason);
-	env = envelope_set_error(env, status,
-	    oc->step != NULL ? oc->step : st->name, oc->reason);
+	env = envelope_set_error(
+	    env, status, oc->step != NULL ? oc->step : st->name, oc->reason);
 	if (ndjson_outcomes())
 		return env;
 	if (code == 1 && st->rejected != NULL) {
@@ -288,8 +288,7 @@ is_blank(const char *s, size_t n)
 }
 
 int
-ndjson_batch_add(struct ndjson_batch *b, jv env, const char *text,
-    size_t len)
+ndjson_batch_add(struct ndjson_batch *b, jv env, const char *text, size_t len)
 {
 	struct stage *st = b->st;
 	struct outcome oc;
@@ -317,8 +316,8 @@ ndjson_batch_add(struct ndjson_batch *b, jv env, const char *text,
 
 /* Runs one line through the stage; returns its exit status. */
 static int
-process_line(struct ndjson_batch *b, const char *line, size_t n,
-    unsigned long lineno)
+process_line(
+    struct ndjson_batch *b, const char *line, size_t n, unsigned long lineno)
 {
 	jv env, msg;
 
@@ -328,15 +327,15 @@ process_line(struct ndjson_batch *b, const char *line, size_t n,
 		msg_init(b->st->name);
 		msg = jv_invalid_get_msg(env);
 		msg_error("stdin:%lu: invalid JSON: %s", lineno,
-		    jv_get_kind(msg) == JV_KIND_STRING ?
-		    jv_string_value(msg) : "parse error");
+		    jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg)
+						       : "parse error");
 		jv_free(msg);
 		return EX_DATAERR;
 	}
 	if (jv_get_kind(env) != JV_KIND_OBJECT) {
 		msg_init(b->st->name);
-		msg_error("stdin:%lu: invalid envelope: not a JSON object",
-		    lineno);
+		msg_error(
+		    "stdin:%lu: invalid envelope: not a JSON object", lineno);
 		jv_free(env);
 		return EX_DATAERR;
 	}
@@ -382,8 +381,8 @@ ndjson_batch_free(struct ndjson_batch *b)
 int
 ndjson_run(struct stage *st, int infd, FILE *out)
 {
-	struct reader r = { .fd = infd, .cap = 64 * 1024 };
-	struct ndjson_batch b = { .st = st };
+	struct reader r = {.fd = infd, .cap = 64 * 1024};
+	struct ndjson_batch b = {.st = st};
 	size_t batch_max = st->batch_max ? st->batch_max : BATCH_MAX;
 	int batch_ms = st->batch_ms ? st->batch_ms : BATCH_MS;
 	int status = 0, got, waiting;
@@ -399,12 +398,13 @@ ndjson_run(struct stage *st, int infd, FILE *out)
 	}
 	while ((got = reader_line(&r, &line, &n)) == 1) {
 		if (!is_blank(line, n))
-			status = max_status(status,
-			    process_line(&b, line, n, r.lineno));
+			status = max_status(
+			    status, process_line(&b, line, n, r.lineno));
 		waiting = reader_waiting(&r);
 		if (!waiting || b.n >= batch_max ||
 		    (b.n > 0 && batch_age_ms(&b) >= batch_ms))
-			status = max_status(status, ndjson_batch_flush(&b, emit_line, out));
+			status = max_status(
+			    status, ndjson_batch_flush(&b, emit_line, out));
 		if (!waiting)
 			fflush(out);
 	}

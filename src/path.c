@@ -50,8 +50,8 @@ add_step(struct path **p, size_t *cap, const char *s, size_t n, int quoted)
 		return -1;
 	st->numeric = !quoted && n > 0;
 	for (i = 0; i < n && st->numeric; i++)
-		if (!isdigit((unsigned char)s[i]) && !(i == 0 && s[i] == '-' &&
-		    n > 1))
+		if (!isdigit((unsigned char)s[i]) &&
+		    !(i == 0 && s[i] == '-' && n > 1))
 			st->numeric = 0;
 	st->index = st->numeric ? strtol(s, NULL, 10) : 0;
 	(*p)->nsteps++;

@@ -61,8 +61,8 @@ static int
 write_line(int fd, const char *line, size_t len)
 {
 	struct iovec iov[2] = {
-		{ .iov_base = (void *)line, .iov_len = len },
-		{ .iov_base = "\n", .iov_len = 1 },
+	    {.iov_base = (void *)line, .iov_len = len},
+	    {.iov_base = "\n", .iov_len = 1},
 	};
 	ssize_t n;
 

@@ -21,12 +21,12 @@ int
 secret_spec_valid(const char *spec)
 {
 	return (spec[0] == '@' && spec[1] != '\0') ||
-	    (strncmp(spec, "env:", 4) == 0 && spec[4] != '\0');
+	       (strncmp(spec, "env:", 4) == 0 && spec[4] != '\0');
 }
 
 static int
-secret_read_file(const char *path, char *buf, size_t *len, char *why,
-    size_t whylen)
+secret_read_file(
+    const char *path, char *buf, size_t *len, char *why, size_t whylen)
 {
 	ssize_t n;
 	size_t used = 0;
@@ -50,8 +50,8 @@ secret_read_file(const char *path, char *buf, size_t *len, char *why,
 	if (n == -1)
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 	else if (used > SECRET_MAX)
-		snprintf(why, whylen, "%s: larger than %d bytes", path,
-		    SECRET_MAX);
+		snprintf(
+		    why, whylen, "%s: larger than %d bytes", path, SECRET_MAX);
 	close(fd);
 	if (n == -1 || used > SECRET_MAX)
 		return -1;
@@ -65,15 +65,16 @@ secret_read_file(const char *path, char *buf, size_t *len, char *why,
  * "echo secret >file" writes one.  An empty secret is an error.
  */
 int
-secret_load(const char *spec, char **data, size_t *len, char *why,
-    size_t whylen)
+secret_load(
+    const char *spec, char **data, size_t *len, char *why, size_t whylen)
 {
 	const char *value;
 	char *buf;
 	size_t n = 0;
 
 	if (!secret_spec_valid(spec)) {
-		snprintf(why, whylen, "a secret is given as @FILE or "
+		snprintf(why, whylen,
+		    "a secret is given as @FILE or "
 		    "env:NAME, never on the command line");
 		return -1;
 	}
@@ -94,15 +95,19 @@ secret_load(const char *spec, char **data, size_t *len, char *why,
 	} else {
 		value = getenv(spec + 4);
 		if (value == NULL) {
-			snprintf(why, whylen, "environment variable %s is "
-			    "not set", spec + 4);
+			snprintf(why, whylen,
+			    "environment variable %s is "
+			    "not set",
+			    spec + 4);
 			free(buf);
 			return -1;
 		}
 		n = strlen(value);
 		if (n > SECRET_MAX) {
-			snprintf(why, whylen, "environment variable %s is "
-			    "larger than %d bytes", spec + 4, SECRET_MAX);
+			snprintf(why, whylen,
+			    "environment variable %s is "
+			    "larger than %d bytes",
+			    spec + 4, SECRET_MAX);
 			free(buf);
 			return -1;
 		}

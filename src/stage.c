@@ -32,8 +32,8 @@ fail_process(void *ctx, jv *env, struct outcome *out)
 int
 stage_fail_all(const char *name, int code)
 {
-	struct failure f = { .code = code };
-	struct stage st = { .name = name, .process = fail_process, .ctx = &f };
+	struct failure f = {.code = code};
+	struct stage st = {.name = name, .process = fail_process, .ctx = &f};
 
 	if (!ndjson_outcomes() || code == 0)
 		return code;
@@ -45,7 +45,7 @@ int
 stage_main(const char *prog, int (*build)(struct stage *, int, char **),
     int argc, char *argv[])
 {
-	struct stage st = { 0 };
+	struct stage st = {0};
 	int status;
 
 	msg_init(prog);

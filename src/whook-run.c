@@ -21,9 +21,9 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct flowfile ff;
 	struct chain *c;
@@ -59,8 +59,8 @@ main(int argc, char *argv[])
 		flowfile_free(&ff);
 		return stage_fail_all("whook-run", status);
 	}
-	status = chain_status(c, ndjson_run(chain_stage(c), STDIN_FILENO,
-	    stdout));
+	status =
+	    chain_status(c, ndjson_run(chain_stage(c), STDIN_FILENO, stdout));
 	chain_free(c);
 	flowfile_free(&ff);
 	return status;

@@ -34,8 +34,8 @@ struct options {
 	char *shown_url;     /* without a password */
 	char *body;
 	size_t len;
-	int replay;	     /* --replay */
-	int replay_only;     /* a replay option was given */
+	int replay;	 /* --replay */
+	int replay_only; /* a replay option was given */
 	struct replay_options ro;
 };
 
@@ -148,10 +148,9 @@ parse_count(const char *arg, long min, long max, long *n)
 
 	errno = 0;
 	*n = strtol(arg, &end, 10);
-	return errno != 0 || end == arg || *end != '\0' || *n < min ||
-		   *n > max ?
-	    -1 :
-	    0;
+	return errno != 0 || end == arg || *end != '\0' || *n < min || *n > max
+		   ? -1
+		   : 0;
 }
 
 /* Handles one option of --replay. */
@@ -167,16 +166,17 @@ set_replay_option(struct options *o, int c, const char *arg)
 		return 0;
 	case OPT_SINCE:
 	case OPT_UNTIL:
-		if (replay_parse_time(arg, c == OPT_SINCE ? &o->ro.since_ms :
-							    &o->ro.until_ms) == -1)
+		if (replay_parse_time(arg,
+			c == OPT_SINCE ? &o->ro.since_ms : &o->ro.until_ms) ==
+		    -1)
 			return misuse("--%s %s: not an RFC 3339 time, SECONDS "
 				      "or @SECONDS",
 			    c == OPT_SINCE ? "since" : "until", arg);
 		return 0;
 	case OPT_RETRIES:
 		if (parse_count(arg, 0, 100, &n) == -1)
-			return misuse("--retries %s: not a count from 0 to 100",
-			    arg);
+			return misuse(
+			    "--retries %s: not a count from 0 to 100", arg);
 		o->ro.retries = (int)n;
 		return 0;
 	case OPT_BACKOFF:
@@ -559,9 +559,13 @@ replay(struct options *o, const char *url, const char *file)
 int
 main(int argc, char *argv[])
 {
-	struct options o = {.send = {.timeout_ms = 30000}, .timestamp = -1,
-	    .ro = {.since_ms = -1, .until_ms = -1, .retries = 3,
-		.backoff_ms = 500, .parallel = 1}};
+	struct options o = {.send = {.timeout_ms = 30000},
+	    .timestamp = -1,
+	    .ro = {.since_ms = -1,
+		.until_ms = -1,
+		.retries = 3,
+		.backoff_ms = 500,
+		.parallel = 1}};
 	int status;
 
 	msg_init("whook-send");

@@ -27,8 +27,8 @@ extern int msg_verbose;
 /* secret.c: secrets come from "@FILE" or "env:NAME", never argv. */
 #define SECRET_MAX (64 * 1024)
 int secret_spec_valid(const char *spec);
-int secret_load(const char *spec, char **data, size_t *len, char *why,
-    size_t whylen);
+int secret_load(
+    const char *spec, char **data, size_t *len, char *why, size_t whylen);
 void secret_free(char *data, size_t len);
 int secret_equal(const void *a, size_t alen, const void *b, size_t blen);
 
@@ -40,9 +40,9 @@ int secret_equal(const void *a, size_t alen, const void *b, size_t blen);
 jv json_parse(const char *text, size_t len);
 jv json_dump(jv value);
 jv json_dump_reusing(jv value, jv original, const char *text, size_t len);
-int json_is_bignum(jv value);		/* borrowed */
+int json_is_bignum(jv value);		  /* borrowed */
 const char *json_bignum_digits(jv value); /* borrowed; NULL if not one */
-jv json_text(jv value);			/* text for interpolation */
+jv json_text(jv value);			  /* text for interpolation */
 int utf8_valid(const char *s, size_t len);
 
 /* path.c: plain paths such as $trigger.body.items[0].sku, without jq. */
@@ -65,10 +65,10 @@ void jqprog_free(struct jqprog *p);
  * placeholder: a jq error, or under STRICT a placeholder with no value.
  */
 struct template;
-struct template *template_compile(const char *text, size_t len, char *why,
-    size_t whylen);
-int template_render(struct template *t, jv envelope, int strict,
-    jv *result, char *why, size_t whylen);
+struct template *template_compile(
+    const char *text, size_t len, char *why, size_t whylen);
+int template_render(struct template *t, jv envelope, int strict, jv *result,
+    char *why, size_t whylen);
 size_t template_jq_count(const struct template *t); /* jq placeholders */
 void template_free(struct template *t);
 
@@ -80,14 +80,14 @@ void template_free(struct template *t);
  */
 struct rule;
 struct rule *rule_compile(jv rule, char *why, size_t whylen);
-int rule_match(const struct rule *r, jv envelope, char *reason,
-    size_t reasonlen);
+int rule_match(
+    const struct rule *r, jv envelope, char *reason, size_t reasonlen);
 void rule_free(struct rule *r);
 
 /* envelope.c: access to the envelope's fixed keys. */
 void envelope_id(jv envelope, char *buf, size_t len); /* borrowed */
-jv envelope_set_error(jv envelope, int status, const char *step,
-    const char *reason);
+jv envelope_set_error(
+    jv envelope, int status, const char *step, const char *reason);
 int envelope_has_error(jv envelope); /* borrowed */
 int envelope_status_of_exit(int code);
 
@@ -109,9 +109,9 @@ struct stage {
 	/* Makes the envelopes processed since the last call durable. */
 	int (*commit)(void *ctx, struct outcome *out);
 	void *ctx;
-	FILE *rejected;	    /* rejected envelopes without WHOOK_OUTCOMES */
-	size_t batch_max;   /* envelopes per commit, 0 for the default */
-	int batch_ms;	    /* time limit of a batch, 0 for the default */
+	FILE *rejected;	  /* rejected envelopes without WHOOK_OUTCOMES */
+	size_t batch_max; /* envelopes per commit, 0 for the default */
+	int batch_ms;	  /* time limit of a batch, 0 for the default */
 	void (*free)(void *ctx);
 };
 
@@ -129,11 +129,11 @@ int ndjson_outcomes(void);
  * ORIGINAL.
  */
 struct ndjson_batch;
-typedef void ndjson_emit(void *arg, jv env, jv original, const char *text,
-    size_t len);
+typedef void ndjson_emit(
+    void *arg, jv env, jv original, const char *text, size_t len);
 struct ndjson_batch *ndjson_batch_new(struct stage *st);
-int ndjson_batch_add(struct ndjson_batch *b, jv env, const char *text,
-    size_t len);
+int ndjson_batch_add(
+    struct ndjson_batch *b, jv env, const char *text, size_t len);
 int ndjson_batch_flush(struct ndjson_batch *b, ndjson_emit *emit, void *arg);
 size_t ndjson_batch_size(const struct ndjson_batch *b);
 void ndjson_batch_free(struct ndjson_batch *b);
@@ -165,8 +165,8 @@ struct flowfile {
 	int argc[16];
 	void *words[16]; /* wordexp_t of each stage */
 };
-int flowfile_load(const char *path, struct flowfile *ff, char *why,
-    size_t whylen);
+int flowfile_load(
+    const char *path, struct flowfile *ff, char *why, size_t whylen);
 int flowfile_is_runnable(const char *path); /* "#!...whook-run" first */
 void flowfile_free(struct flowfile *ff);
 struct chain;
@@ -178,19 +178,19 @@ void chain_free(struct chain *c);
 /* store.c: JSON objects as rows of a sqlite3 table, for whook-insert. */
 enum store_conflict { STORE_FAIL, STORE_IGNORE, STORE_REPLACE, STORE_UPDATE };
 struct store_config {
-	const char *db;	   /* a file name or a "file:" URI */
+	const char *db; /* a file name or a "file:" URI */
 	const char *table;
-	char **keys;	   /* PRIMARY KEY for create, target for update */
+	char **keys; /* PRIMARY KEY for create, target for update */
 	size_t nkeys;
 	enum store_conflict conflict;
-	int create;	   /* CREATE TABLE IF NOT EXISTS from the first row */
+	int create; /* CREATE TABLE IF NOT EXISTS from the first row */
 	int busy_ms;
 };
 struct store_result {
 	long long rowid;
-	int has_rowid;	   /* 0 when no row was inserted or updated */
+	int has_rowid; /* 0 when no row was inserted or updated */
 	int changes;
-	int duplicate;	   /* the id was recorded already: nothing inserted */
+	int duplicate; /* the id was recorded already: nothing inserted */
 };
 /* The table where store_insert records each envelope id it committed. */
 #define STORE_SEEN_TABLE "whook_seen"
@@ -205,8 +205,8 @@ void store_free(struct store *s);
 
 /* recvlog.c: the receive log, appended and synced before a 2xx. */
 struct recvlog;
-struct recvlog *recvlog_open(const char *path, mode_t mode, char *why,
-    size_t whylen);
+struct recvlog *recvlog_open(
+    const char *path, mode_t mode, char *why, size_t whylen);
 int recvlog_append(struct recvlog *log, const char *line, size_t len);
 int recvlog_reopen(struct recvlog *log);
 void recvlog_close(struct recvlog *log);
@@ -219,8 +219,7 @@ struct secret {
 struct sigscheme;
 /* SPEC: github, stripe, slack, shopify, standard-webhooks, twilio:URL,
  * or hmac-sha256:HEADER[:PREFIX][:hex|base64] (likewise sha1, sha512). */
-struct sigscheme *signature_scheme(const char *spec, char *why,
-    size_t whylen);
+struct sigscheme *signature_scheme(const char *spec, char *why, size_t whylen);
 void signature_scheme_free(struct sigscheme *s);
 /*
  * Verifies the signature in TRIGGER (borrowed: the envelope's $trigger,
@@ -252,31 +251,30 @@ int signature_sign(const struct sigscheme *s, const struct secret *secret,
 enum listen_respond { RESPOND_STATUS, RESPOND_LAST, RESPOND_OUTPUT };
 
 struct listen_config {
-	const char *flows;	    /* --flows DIR, or NULL */
-	char **command;		    /* -- CMD ARGS..., or NULL */
+	const char *flows; /* --flows DIR, or NULL */
+	char **command;	   /* -- CMD ARGS..., or NULL */
 	const char *methods[LISTEN_METHODS_MAX];
 	size_t nmethods;
 	unsigned long long max_body; /* bytes */
-	size_t max_header;	    /* bytes of a connection's memory pool */
-	unsigned read_timeout;	    /* seconds */
-	unsigned timeout;	    /* seconds a flow may run */
+	size_t max_header;	     /* bytes of a connection's memory pool */
+	unsigned read_timeout;	     /* seconds */
+	unsigned timeout;	     /* seconds a flow may run */
 	int async;
 	enum listen_respond respond;
-	struct recvlog *log;	    /* --log, or NULL */
-	const char **redact;	    /* --log-redact: lowercased header names */
+	struct recvlog *log; /* --log, or NULL */
+	const char **redact; /* --log-redact: lowercased header names */
 	size_t nredact;
-	int accept_id;		    /* --accept-id: Whook-Envelope-Id is the id */
-	int persistent;		    /* --persistent: flows kept running */
-	size_t max_inflight;	    /* requests a persistent flow holds */
-	unsigned stop_timeout;	    /* seconds SIGTERM waits for requests */
+	int accept_id;	       /* --accept-id: Whook-Envelope-Id is the id */
+	int persistent;	       /* --persistent: flows kept running */
+	size_t max_inflight;   /* requests a persistent flow holds */
+	unsigned stop_timeout; /* seconds SIGTERM waits for requests */
 };
 
 struct MHD_Connection;
 struct http_server;
 /* Starts a server on the listening socket LISTENFD (-1: none, for
  * http_add_inetd); returns NULL after a message. */
-struct http_server *http_start(const struct listen_config *cfg,
-    int listenfd);
+struct http_server *http_start(const struct listen_config *cfg, int listenfd);
 /* Serves the connected socket FD until its peer closes it. */
 int http_serve_inetd(struct http_server *srv, int fd);
 /* Stops accepting, waits up to GRACE seconds for requests and background
@@ -289,10 +287,10 @@ struct trigger_request {
 	const char *id;
 	const char *received_at;
 	const char *method;
-	const char *path;	/* as received, without the query */
+	const char *path; /* as received, without the query */
 	const char *body;
 	size_t len;
-	const char *remote;	/* "IP:PORT", "[IPv6]:PORT" */
+	const char *remote; /* "IP:PORT", "[IPv6]:PORT" */
 };
 #define TRIGGER_ID_LEN 26
 void trigger_ulid(char out[TRIGGER_ID_LEN + 1], unsigned long long ms,
@@ -301,30 +299,28 @@ int trigger_new_id(char out[TRIGGER_ID_LEN + 1]);
 int trigger_id_valid(const char *id); /* of the form trigger_ulid makes */
 void trigger_time(char *buf, size_t len, long long sec, long nsec);
 int trigger_media_type(const char *ctype, char *type, size_t len);
-int trigger_param(const char *ctype, const char *name, char *value,
-    size_t len);
+int trigger_param(const char *ctype, const char *name, char *value, size_t len);
 /* Builds the $trigger of the request on CONN, or returns jv_invalid with
  * the reason when the body does not fit its content type. */
-jv trigger_build(struct MHD_Connection *conn,
-    const struct trigger_request *rq);
+jv trigger_build(struct MHD_Connection *conn, const struct trigger_request *rq);
 
 struct flow_result {
-	int exit;	 /* exit status, 128 + N after signal N */
+	int exit; /* exit status, 128 + N after signal N */
 	int signaled;
 	int timed_out;
-	char *output;	 /* what the flow wrote on stdout, NUL-terminated */
+	char *output; /* what the flow wrote on stdout, NUL-terminated */
 	size_t len;
-	int truncated;	 /* output went beyond the limit */
+	int truncated; /* output went beyond the limit */
 };
 struct flow_proc {
 	pid_t pid;
-	int in, out;	 /* our ends of its stdin and stdout pipes */
+	int in, out; /* our ends of its stdin and stdout pipes */
 };
 /* Resolves the raw request PATH to an executable under DIR in OUT;
  * returns 0, or -1 for a path that names no flow (404). */
 int flow_resolve(const char *dir, const char *path, char *out, size_t len);
-int flow_start(char *const argv[], int search, struct flow_proc *p,
-    char *why, size_t whylen);
+int flow_start(char *const argv[], int search, struct flow_proc *p, char *why,
+    size_t whylen);
 /* Writes LINE to the flow, reads its output, waits for it at most
  * TIMEOUT seconds (then kills its process group); fills *r. */
 void flow_finish(struct flow_proc *p, const char *line, size_t len,
@@ -344,15 +340,15 @@ int flow_status(const struct flow_result *r, const char *id,
  */
 struct persist_answer {
 	int status;
-	char *body;	   /* malloc'd, NULL for the default body */
+	char *body; /* malloc'd, NULL for the default body */
 	size_t len;
 	const char *ctype;
-	int busy;	   /* a 503 for --max-inflight: add Retry-After */
+	int busy; /* a 503 for --max-inflight: add Retry-After */
 };
 struct persist;
 struct persist *persist_new(const struct listen_config *cfg);
-void persist_submit(struct persist *p, const char *file, const char *id,
-    jv env, const char *line, size_t len, struct persist_answer *a);
+void persist_submit(struct persist *p, const char *file, const char *id, jv env,
+    const char *line, size_t len, struct persist_answer *a);
 /* Closes the flows' input, waits up to GRACE seconds for them to exit. */
 void persist_stop(struct persist *p, unsigned grace);
 void persist_free(struct persist *p); /* once no request can arrive */
@@ -363,9 +359,8 @@ struct inproc *inproc_start(const char *file, enum listen_respond respond);
 void inproc_queue(struct inproc *f, jv env, inproc_done *done, void *arg);
 /* Like persist_submit without waiting: DONE gets the answer, on the
  * flow's thread or one of its own, or at once on this one. */
-void persist_submit_async(struct persist *p, const char *file,
-    const char *id, jv env, const char *line, size_t len, inproc_done *done,
-    void *arg);
+void persist_submit_async(struct persist *p, const char *file, const char *id,
+    jv env, const char *line, size_t len, inproc_done *done, void *arg);
 void inproc_stop(struct inproc *f);
 void inproc_free(struct inproc *f);
 
@@ -377,29 +372,29 @@ void inproc_free(struct inproc *f);
  */
 struct items_header {
 	char *name;
-	char *value;	/* "" sends the header with an empty value */
-	int secret;	/* read from a file: masked in -v traces */
+	char *value; /* "" sends the header with an empty value */
+	int secret;  /* read from a file: masked in -v traces */
 };
 struct items {
 	struct items_header *headers;
 	size_t nheaders;
-	char *query;	/* "a=1&b=2", percent-encoded; NULL when none */
-	jv fields;	/* the JSON body's object; jv_null() when none */
+	char *query; /* "a=1&b=2", percent-encoded; NULL when none */
+	jv fields;   /* the JSON body's object; jv_null() when none */
 };
 void items_init(struct items *it);
 int items_add(struct items *it, const char *item, char *why, size_t whylen);
 /* Adds -H's "Name: value", or "Name: @FILE" to read the value. */
-int items_add_header_line(struct items *it, const char *line, char *why,
-    size_t whylen);
+int items_add_header_line(
+    struct items *it, const char *line, char *why, size_t whylen);
 /* Adds a header with a literal VALUE, an '@' included. */
 int items_set_header(struct items *it, const char *name, const char *value,
     int secret, char *why, size_t whylen);
-const struct items_header *items_header(const struct items *it,
-    const char *name);
+const struct items_header *items_header(
+    const struct items *it, const char *name);
 void items_free(struct items *it);
 /* Reads all of PATH, "-" for standard input, NUL-terminated. */
-int items_read_file(const char *path, char **data, size_t *len, char *why,
-    size_t whylen);
+int items_read_file(
+    const char *path, char **data, size_t *len, char *why, size_t whylen);
 
 /*
  * send-http.c: whook-send's requests, one at a time over one libcurl
@@ -417,17 +412,17 @@ struct send_options {
 	int quiet;		 /* no status line */
 };
 struct send_request {
-	const char *method;	/* NULL: POST with a body, GET without */
+	const char *method; /* NULL: POST with a body, GET without */
 	const char *url;
-	const char *shown_url;	/* url without its password, for messages */
+	const char *shown_url; /* url without its password, for messages */
 	const struct items_header *headers;
 	size_t nheaders;
-	const char *body;	/* NULL for no body */
+	const char *body; /* NULL for no body */
 	size_t len;
 };
 struct sender;
-struct sender *send_open(const struct send_options *o, char *why,
-    size_t whylen);
+struct sender *send_open(
+    const struct send_options *o, char *why, size_t whylen);
 int send_request(struct sender *s, const struct send_request *r);
 void send_close(struct sender *s);
 int send_exit_of_status(long status);
@@ -441,14 +436,14 @@ int send_header_masked(const char *name, size_t len);
  * 73 when the cursor or --failed could not be written.
  */
 struct replay_options {
-	const char *cursor;  /* --cursor FILE, or NULL */
-	const char *failed;  /* --failed FILE, or NULL */
-	long long since_ms;  /* --since, ms since the epoch; -1 for none */
-	long long until_ms;  /* --until, exclusive; -1 for none */
-	int use_path;	     /* --path: URL's origin + $trigger.path */
-	int retries;	     /* attempts after the first */
-	long backoff_ms;     /* first backoff ceiling, doubling */
-	int parallel;	     /* requests in flight */
+	const char *cursor; /* --cursor FILE, or NULL */
+	const char *failed; /* --failed FILE, or NULL */
+	long long since_ms; /* --since, ms since the epoch; -1 for none */
+	long long until_ms; /* --until, exclusive; -1 for none */
+	int use_path;	    /* --path: URL's origin + $trigger.path */
+	int retries;	    /* attempts after the first */
+	long backoff_ms;    /* first backoff ceiling, doubling */
+	int parallel;	    /* requests in flight */
 };
 int replay_run(const struct replay_options *o, const struct send_options *so,
     const char *url, const char *file); /* FILE NULL: standard input */
