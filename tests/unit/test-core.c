@@ -29,15 +29,17 @@ test_json(void)
 {
 	jv v, id;
 
-	CHECK_STR("json small integer", round_trip("{\"a\":2000}"),
-	    "{\"a\":2000}");
+	CHECK_STR(
+	    "json small integer", round_trip("{\"a\":2000}"), "{\"a\":2000}");
 	CHECK_STR("json 2^53+1 exact", round_trip("[9007199254740993]"),
 	    "[9007199254740993]");
 	CHECK_STR("json 2^53 stays a double", round_trip("[9007199254740992]"),
 	    "[9007199254740992]");
-	CHECK_STR("json beyond int64", round_trip("{\"n\":-9223372036854775809,"
-	    "\"h\":123456789012345678901234567890}"),
-	    "{\"n\":-9223372036854775809,\"h\":123456789012345678901234567890}");
+	CHECK_STR("json beyond int64",
+	    round_trip("{\"n\":-9223372036854775809,"
+		       "\"h\":123456789012345678901234567890}"),
+	    "{\"n\":-9223372036854775809,\"h\":"
+	    "123456789012345678901234567890}");
 	CHECK_STR("json digits in a string untouched",
 	    round_trip("[\"12345678901234567890\"]"),
 	    "[\"12345678901234567890\"]");
@@ -46,8 +48,8 @@ test_json(void)
 	    "[\"a\\\"12345678901234567890\"]");
 	CHECK_STR("json shortest float", round_trip("[0.1,1.5e300,5e-324]"),
 	    "[0.1,1.5e+300,5e-324]");
-	CHECK_STR("json NUL kept", round_trip("[\"a\\u0000b\"]"),
-	    "[\"a\\u0000b\"]");
+	CHECK_STR(
+	    "json NUL kept", round_trip("[\"a\\u0000b\"]"), "[\"a\\u0000b\"]");
 	CHECK("json invalid text", round_trip("{\"a\":") == NULL);
 	CHECK("json two values rejected", round_trip("1 2") == NULL);
 
@@ -106,32 +108,32 @@ lookup(const char *expr, const char *envelope)
 static void
 test_path(void)
 {
-	const char *env = "{\"$trigger\":{\"body\":{\"keys\":[\"k-101\",\"k-2\"],"
+	const char *env =
+	    "{\"$trigger\":{\"body\":{\"keys\":[\"k-101\",\"k-2\"],"
 	    "\"items\":[{\"sku\":\"A\"},{\"sku\":\"B-2\"}],\"n\":null,"
 	    "\"0\":\"zero\"},\"headers\":{\"x-id\":\"h\"}},\"$last\":7}";
 
-	CHECK_STR("path index", lookup("$trigger.body.keys[0]", env),
-	    "\"k-101\"");
-	CHECK_STR("path dot index", lookup("$trigger.body.keys.0", env),
-	    "\"k-101\"");
+	CHECK_STR(
+	    "path index", lookup("$trigger.body.keys[0]", env), "\"k-101\"");
+	CHECK_STR(
+	    "path dot index", lookup("$trigger.body.keys.0", env), "\"k-101\"");
 	CHECK_STR("path nested", lookup(" $trigger.body.items[1].sku ", env),
 	    "\"B-2\"");
-	CHECK_STR("path negative index", lookup("$trigger.body.keys[-1]",
-	    env), "\"k-2\"");
+	CHECK_STR("path negative index", lookup("$trigger.body.keys[-1]", env),
+	    "\"k-2\"");
 	CHECK_STR("path out of range", lookup("$trigger.body.keys[5]", env),
 	    "(missing)");
 	CHECK_STR("path null present", lookup("$trigger.body.n", env), "null");
-	CHECK_STR("path missing key", lookup("$trigger.body.nope", env),
-	    "(missing)");
+	CHECK_STR(
+	    "path missing key", lookup("$trigger.body.nope", env), "(missing)");
 	CHECK_STR("path digit key of object", lookup("$trigger.body.0", env),
 	    "\"zero\"");
-	CHECK_STR("path hyphenated header", lookup("$trigger.headers.x-id",
-	    env), "\"h\"");
+	CHECK_STR("path hyphenated header",
+	    lookup("$trigger.headers.x-id", env), "\"h\"");
 	CHECK_STR("path quoted key", lookup("$trigger.headers[\"x-id\"]", env),
 	    "\"h\"");
 	CHECK_STR("path last", lookup("$last", env), "7");
-	CHECK_STR("path through a number", lookup("$last.x", env),
-	    "(missing)");
+	CHECK_STR("path through a number", lookup("$last.x", env), "(missing)");
 	setenv("WHOOK_TEST_VAR", "v1", 1);
 	CHECK_STR("path env", lookup("$env.WHOOK_TEST_VAR", env), "\"v1\"");
 	CHECK("path jq expression is not a path",
@@ -155,24 +157,29 @@ test_secret(void)
 	CHECK("secret file made", fd != -1 && write(fd, "s3cr3t\r\n", 8) == 8);
 	close(fd);
 	snprintf(why, sizeof(why), "@%s", file);
-	CHECK("secret file loads", secret_load(why, &data, &len, why,
-	    sizeof(why)) == 0);
-	CHECK("secret trailing newline dropped", len == 6 &&
-	    memcmp(data, "s3cr3t", 6) == 0);
+	CHECK("secret file loads",
+	    secret_load(why, &data, &len, why, sizeof(why)) == 0);
+	CHECK("secret trailing newline dropped",
+	    len == 6 && memcmp(data, "s3cr3t", 6) == 0);
 	secret_free(data, len);
 	unlink(file);
 	snprintf(why, sizeof(why), "@%s", file);
-	CHECK("secret missing file", secret_load(why, &data, &len, why,
-	    sizeof(why)) == -1 && strstr(why, "No such file") != NULL);
+	CHECK("secret missing file",
+	    secret_load(why, &data, &len, why, sizeof(why)) == -1 &&
+		strstr(why, "No such file") != NULL);
 	setenv("WHOOK_TEST_SECRET", "abc", 1);
-	CHECK("secret from environment", secret_load("env:WHOOK_TEST_SECRET",
-	    &data, &len, why, sizeof(why)) == 0 && len == 3);
+	CHECK("secret from environment",
+	    secret_load(
+		"env:WHOOK_TEST_SECRET", &data, &len, why, sizeof(why)) == 0 &&
+		len == 3);
 	secret_free(data, len);
-	CHECK("secret unset variable", secret_load("env:WHOOK_NO_SUCH_VAR",
-	    &data, &len, why, sizeof(why)) == -1);
+	CHECK(
+	    "secret unset variable", secret_load("env:WHOOK_NO_SUCH_VAR", &data,
+					 &len, why, sizeof(why)) == -1);
 	setenv("WHOOK_TEST_EMPTY", "", 1);
-	CHECK("secret empty rejected", secret_load("env:WHOOK_TEST_EMPTY",
-	    &data, &len, why, sizeof(why)) == -1);
+	CHECK(
+	    "secret empty rejected", secret_load("env:WHOOK_TEST_EMPTY", &data,
+					 &len, why, sizeof(why)) == -1);
 	CHECK("secret equal", secret_equal("abc", 3, "abc", 3));
 	CHECK("secret differs", !secret_equal("abc", 3, "abd", 3));
 	CHECK("secret prefix differs", !secret_equal("abc", 3, "abcd", 4));

@@ -67,16 +67,16 @@ main(void)
 	CHECK("recvlog opens", shared_log != NULL);
 	if (shared_log == NULL)
 		UNIT_EXIT();
-	CHECK("recvlog mode 0600", stat(path, &sb) == 0 &&
-	    (sb.st_mode & 0777) == 0600);
+	CHECK("recvlog mode 0600",
+	    stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	for (i = 0; i < THREADS; i++)
-		pthread_create(&threads[i], NULL, append_lines,
-		    (void *)(intptr_t)i);
+		pthread_create(
+		    &threads[i], NULL, append_lines, (void *)(intptr_t)i);
 	for (i = 0; i < THREADS; i++)
 		pthread_join(threads[i], NULL);
 	CHECK("recvlog no append failed", append_errors == 0);
-	CHECK("recvlog every line landed", count_lines(path, &bad) ==
-	    THREADS * LINES);
+	CHECK("recvlog every line landed",
+	    count_lines(path, &bad) == THREADS * LINES);
 	CHECK("recvlog lines whole", bad == 0);
 
 	CHECK("recvlog rotated away", rename(path, moved) == 0);
@@ -84,12 +84,13 @@ main(void)
 	CHECK("recvlog appends after reopen",
 	    recvlog_append(shared_log, "{}", 2) == 0);
 	CHECK("recvlog new file has the line", count_lines(path, &bad) == 1);
-	CHECK("recvlog old file kept", count_lines(moved, &bad) ==
-	    THREADS * LINES);
+	CHECK("recvlog old file kept",
+	    count_lines(moved, &bad) == THREADS * LINES);
 	recvlog_close(shared_log);
 	CHECK("recvlog open failure reported",
-	    recvlog_open("/nonexistent/dir/log", 0600, why,
-	    sizeof(why)) == NULL && strstr(why, "No such file") != NULL);
+	    recvlog_open("/nonexistent/dir/log", 0600, why, sizeof(why)) ==
+		    NULL &&
+		strstr(why, "No such file") != NULL);
 	unlink(path);
 	unlink(moved);
 	rmdir(dir);
