@@ -222,6 +222,10 @@ object_add(jv obj, const char *key, jv value)
 		jv_free(old);
 		return jv_object_set(obj, jv_string(key), value);
 	}
+	/* The object lets go of the array first, so that the append below
+	 * grows the one copy in place: with the object's reference still
+	 * held, jv copies the whole array on each repeat of the key. */
+	obj = jv_object_set(obj, jv_string(key), jv_null());
 	if (jv_get_kind(old) != JV_KIND_ARRAY)
 		old = jv_array_append(jv_array(), old);
 	old = jv_array_append(old, value);
