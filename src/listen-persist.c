@@ -479,12 +479,18 @@ submit_external(struct pflow *f, const char *id, const char *line, size_t len,
 	pthread_mutex_unlock(&f->write_lock);
 	if (ok && waiter_wait(w, deadline, a) == 0)
 		return;
-	/* Unless the reader answered W meanwhile, it is ours to free. */
+	/* Unless the reader answered W meanwhile, it is ours to free.  A
+	 * write that failed before the deadline met a flow that had exited
+	 * (EPIPE): the reader restarts it, so the answer is 503, not 504. */
 	pthread_mutex_lock(&p->lock);
 	if (unlink_waiter(f, w)) {
 		waiter_free(w);
-		kill_hung(f, gen);
-		a->status = 504;
+		if (!ok && now_ms() < deadline) {
+			a->status = 503;
+		} else {
+			kill_hung(f, gen);
+			a->status = 504;
+		}
 	} else {
 		*a = w->answer;
 		waiter_free(w);
