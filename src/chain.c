@@ -76,12 +76,19 @@ static int (*builder(const char *word))(struct stage *, int, char **)
 	return NULL;
 }
 
+/* Returns the program's name as a string of its own, because messages
+ * keep naming it after the flow file's words are freed. */
 static const char *
 stage_name(const char *word)
 {
 	const char *base = strrchr(word, '/');
 
-	return base != NULL ? base + 1 : word;
+	base = base != NULL ? base + 1 : word;
+	if (strcmp(base, "whook-check") == 0)
+		return "whook-check";
+	if (strcmp(base, "whook-map") == 0)
+		return "whook-map";
+	return "whook-insert";
 }
 
 /* Builds one stage from a copy of its words that starts with the

@@ -55,8 +55,8 @@ jqprog_no_input(jq_state *jq, void *data)
  * as in Cannot parse 'VALUE' as JSON, and that value may be a header
  * such as a shared secret.
  */
-static void
-elide_quoted(const char *msg, char *why, size_t whylen)
+void
+jqprog_error_text(const char *msg, char *why, size_t whylen)
 {
 	size_t n = 0;
 	char quote;
@@ -134,9 +134,10 @@ jqprog_first(
 	}
 	msg = jv_invalid_get_msg(value);
 	if (jv_get_kind(msg) == JV_KIND_STRING) {
-		elide_quoted(jv_string_value(msg), why, whylen);
+		jqprog_error_text(jv_string_value(msg), why, whylen);
 	} else {
-		snprintf(why, whylen, "error raised with a %s value",
+		snprintf(why, whylen,
+		    "error raised with a non-string value (%s)",
 		    jv_kind_name(jv_get_kind(msg)));
 	}
 	jv_free(msg);

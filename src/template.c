@@ -460,7 +460,8 @@ template_jq_count(const struct template *t)
 static int
 store_jq_value(struct template *t, size_t e, jv item, char *why, size_t whylen)
 {
-	jv msg = jv_null(), text;
+	char error[512];
+	jv msg = jv_null();
 
 	if (jv_get_kind(item) == JV_KIND_ARRAY) {
 		t->values[e] = jv_array_length(jv_copy(item)) > 0
@@ -473,15 +474,17 @@ store_jq_value(struct template *t, size_t e, jv item, char *why, size_t whylen)
 		msg = jv_object_get(item, jv_string("error"));
 	else
 		jv_free(item);
+	/* jq quotes the value it failed on, which may be a secret header. */
 	if (jv_get_kind(msg) == JV_KIND_STRING)
-		text = msg;
+		jqprog_error_text(jv_string_value(msg), error, sizeof(error));
 	else if (jv_is_valid(msg))
-		text = json_dump(msg);
+		snprintf(error, sizeof(error),
+		    "error raised with a non-string value (%s)",
+		    jv_kind_name(jv_get_kind(msg)));
 	else
-		text = jv_string("evaluation failed");
-	snprintf(why, whylen, "{{%s}}: jq: %s", t->exprs[e].text,
-	    jv_string_value(text));
-	jv_free(text);
+		snprintf(error, sizeof(error), "evaluation failed");
+	jv_free(msg);
+	snprintf(why, whylen, "{{%s}}: jq: %s", t->exprs[e].text, error);
 	return -1;
 }
 

@@ -57,6 +57,8 @@ struct jqprog *jqprog_compile(const char *program, char *why, size_t whylen);
 int jqprog_first(struct jqprog *p, jv envelope, jv *result, char *why,
     size_t whylen); /* envelope borrowed; 0, 1 for no output, -1 */
 void jqprog_free(struct jqprog *p);
+/* Copies a jq error message with its quoted values cut out. */
+void jqprog_error_text(const char *msg, char *why, size_t whylen);
 
 /*
  * template.c: whook-map's templates, JSON whose strings may hold

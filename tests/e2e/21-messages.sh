@@ -48,3 +48,17 @@ mkdir folder
 whook-run folder </dev/null 2>err
 check_eq "folder as flow file message" "$(cat err)" \
     "whook-run: folder: Is a directory"
+
+# A stage that cannot start: under WHOOK_OUTCOMES every envelope comes
+# back with $error, and the message names the stage that failed.
+mkdir empty
+printf '%s\n' '{"$trigger":{"id":"E1","body":{}}}' |
+    CREDENTIALS_DIRECTORY=$TMP/empty WHOOK_OUTCOMES=1 \
+    whook-run "$ROOT/flows.d/transactions" >out 2>err
+check_eq "stage not started exits 64" "$?" 64
+check_eq "stage not started sets \$error" \
+    "$(jq -r '.["$error"].status' out)" 500
+check_match "stage not started names the stage" "$(head -n 1 err)" \
+    "whook-check: --header x-webhook-secret:"
+check_match "stage not started names the envelope" "$(tail -n 1 err)" \
+    "whook-check: E1: not started"
