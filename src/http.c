@@ -718,7 +718,11 @@ struct http_server *
 http_start(const struct listen_config *cfg, int listenfd)
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
-	unsigned flags;
+	/* Options that apply only to some modes; libmicrohttpd warns about a
+	 * thread pool of size 0, so the pool option is left out then. */
+	struct MHD_OptionItem extra[3];
+	unsigned flags, pool;
+	size_t n = 0;
 
 	if (srv == NULL)
 		return NULL;
@@ -733,6 +737,14 @@ http_start(const struct listen_config *cfg, int listenfd)
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->changed, NULL);
 	flags = daemon_flags(srv, listenfd);
+	pool = pool_size(srv);
+	if (pool > 0)
+		extra[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_THREAD_POOL_SIZE, pool, NULL};
+	if (listenfd != -1)
+		extra[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_LISTEN_SOCKET, listenfd, NULL};
+	extra[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header,
@@ -740,10 +752,8 @@ http_start(const struct listen_config *cfg, int listenfd)
 	    MHD_OPTION_URI_LOG_CALLBACK, http_uri, srv,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
 	    MHD_OPTION_NOTIFY_CONNECTION, http_connection, srv,
-	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_THREAD_POOL_SIZE,
-	    pool_size(srv),
-	    listenfd == -1 ? MHD_OPTION_END : MHD_OPTION_LISTEN_SOCKET,
-	    listenfd, MHD_OPTION_END);
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, extra,
+	    MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		msg_error("libmicrohttpd: server could not start");
 		free(srv);

@@ -602,6 +602,7 @@ main(int argc, char *argv[])
 	int status, fd;
 
 	msg_init("whook-listen");
+	argv[0] = "whook-listen";
 	status = parse_options(&cfg, argc, argv, &listen, &log);
 	if (status != STAGE_READY) {
 		free_redact(&cfg);

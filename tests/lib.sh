@@ -97,9 +97,11 @@ http_status() {
 	curl -s -o "$TMP/body" -w '%{http_code}' --max-time 10 "$@"
 }
 
-# sql DB QUERY: prints the query's rows, fields separated by "|".
+# sql DB QUERY: prints the query's rows, fields separated by "|".  It
+# waits up to 5 s for a lock, because the last connection of a writer
+# that just answered may still be checkpointing the WAL as it closes.
 sql() {
-	sqlite3 -batch "$1" "$2"
+	sqlite3 -batch -cmd '.timeout 5000' "$1" "$2"
 }
 
 # corpus_case NAME: the folder of a case, or "" (and a "# skip" line on
