@@ -588,6 +588,24 @@ log_envelope(
 }
 
 /* Builds the envelope of the complete request and responds to it. */
+/* Returns whether RQ goes to a flow kept running: every flow under
+ * --persistent, and in inetd mode a flow file of whook programs, which
+ * then runs in this process for each request of the connection instead
+ * of a whook-run process a request. */
+static int
+uses_persist(const struct request *rq)
+{
+	const struct listen_config *cfg = rq->srv->cfg;
+	char path[4096];
+
+	if (rq->srv->persist == NULL)
+		return 0;
+	if (cfg->persistent)
+		return 1;
+	return flow_resolve(cfg->flows, rq->path, path, sizeof(path)) == 0 &&
+	       flowfile_is_runnable(path);
+}
+
 static enum MHD_Result
 http_finish(struct MHD_Connection *conn, struct request *rq)
 {
@@ -597,11 +615,12 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 	jv trigger, msg, keep;
 	char *line;
 	size_t len;
-	int status, err;
+	int status, err, persist;
 	enum MHD_Result ret;
 
 	if (rq->too_large)
 		return reply(conn, rq, 413, NULL, 0, NULL);
+	persist = uses_persist(rq);
 	trigger = trigger_build(conn, &tr);
 	if (!jv_is_valid(trigger)) {
 		msg = jv_invalid_get_msg(trigger);
@@ -613,7 +632,7 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 	}
 	/* Without a log, only an external flow needs the text: an in-process
 	 * one takes the value, so persist_submit writes it when needed. */
-	if (rq->srv->persist != NULL && cfg->log == NULL)
+	if (persist && cfg->log == NULL)
 		return run_persistent(conn, rq,
 		    jv_object_set(jv_object(), jv_string("$trigger"), trigger),
 		    NULL, 0);
@@ -622,7 +641,7 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 		jv_free(trigger);
 		return reply(conn, rq, 500, NULL, 0, NULL);
 	}
-	keep = rq->srv->persist != NULL ? jv_copy(trigger) : jv_invalid();
+	keep = persist ? jv_copy(trigger) : jv_invalid();
 	err = cfg->log != NULL ? log_envelope(cfg, trigger, line, len) : 0;
 	if (cfg->log == NULL)
 		jv_free(trigger);
@@ -633,7 +652,7 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 		free(line);
 		return reply(conn, rq, 503, NULL, 0, NULL);
 	}
-	if (rq->srv->persist != NULL) {
+	if (persist) {
 		ret = run_persistent(conn, rq,
 		    jv_object_set(jv_object(), jv_string("$trigger"), keep),
 		    line, len);
@@ -727,7 +746,8 @@ http_start(const struct listen_config *cfg, int listenfd)
 	if (srv == NULL)
 		return NULL;
 	srv->cfg = cfg;
-	if (cfg->persistent && (cfg->flows != NULL || cfg->command != NULL)) {
+	if ((cfg->persistent && (cfg->flows != NULL || cfg->command != NULL)) ||
+	    (cfg->inproc_files && cfg->flows != NULL)) {
 		srv->persist = persist_new(cfg);
 		if (srv->persist == NULL) {
 			free(srv);

@@ -626,8 +626,12 @@ main(int argc, char *argv[])
 	else if (!is_connected_socket(STDIN_FILENO))
 		status = misuse(
 		    "stdin is not a connected socket: give --listen", NULL);
-	else
+	else {
+		/* A connection's process runs its whook-run flow files itself,
+		 * once for all its requests, unless --async answers first. */
+		cfg.inproc_files = !cfg.async;
 		status = serve_inetd(&cfg);
+	}
 	if (cfg.log != NULL)
 		recvlog_close(cfg.log);
 	free_redact(&cfg);

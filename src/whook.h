@@ -268,6 +268,7 @@ struct listen_config {
 	size_t nredact;
 	int accept_id;	       /* --accept-id: Whook-Envelope-Id is the id */
 	int persistent;	       /* --persistent: flows kept running */
+	int inproc_files;      /* inetd: whook-run flow files in process */
 	size_t max_inflight;   /* requests a persistent flow holds */
 	unsigned stop_timeout; /* seconds SIGTERM waits for requests */
 };

@@ -50,6 +50,10 @@ suite() {
 	    "ch_1|2000|usd|cus_9"
 	check_eq "$mode: amount an integer" "$(sql "$db" \
 	    'SELECT typeof(amount) FROM transactions')" integer
+	if [ "$mode" = inetd ]; then
+		check_match "inetd: the flow file runs in-process" \
+		    "$(cat "$log")" "runs in-process"
+	fi
 
 	got=$(post -H 'X-Webhook-Secret: wrong' \
 	    -d '{"id":"ch_bad","amount":1,"currency":"usd","customer":"c"}' \
