@@ -78,21 +78,6 @@ usage(FILE *f)
 	    "           [--rejected FILE] [--version]\n");
 }
 
-/* Prints a reason and the usage, then returns EX_USAGE. */
-static int
-usage_error(const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	msg_error("%s", text);
-	usage(stderr);
-	return EX_USAGE;
-}
-
 static int
 parse_number(const char *s, long long min, long long max, long long *out)
 {
@@ -165,22 +150,23 @@ add_header(struct check *c, const char *arg)
 	size_t i;
 
 	if (eq == NULL || eq == arg)
-		return usage_error("--header: expected NAME=@FILE or "
-				   "NAME=env:VAR");
+		return msg_usage_error(usage,
+		    "--header: expected NAME=@FILE or "
+		    "NAME=env:VAR");
 	grown = realloc(c->headers, (c->nheaders + 1) * sizeof(*grown));
 	if (grown == NULL)
-		return usage_error("--header: %s", strerror(errno));
+		return msg_usage_error(usage, "--header: %s", strerror(errno));
 	c->headers = grown;
 	h = &c->headers[c->nheaders];
 	h->name = strndup(arg, eq - arg);
 	if (h->name == NULL)
-		return usage_error("--header: %s", strerror(errno));
+		return msg_usage_error(usage, "--header: %s", strerror(errno));
 	for (i = 0; h->name[i] != '\0'; i++)
 		if (h->name[i] >= 'A' && h->name[i] <= 'Z')
 			h->name[i] += 'a' - 'A';
 	if (secret_load(eq + 1, &h->secret.data, &h->secret.len, why,
 		sizeof(why)) == -1) {
-		usage_error("--header %s: %s", h->name, why);
+		msg_usage_error(usage, "--header %s: %s", h->name, why);
 		free(h->name);
 		return EX_USAGE;
 	}
@@ -196,11 +182,11 @@ add_secret(struct check *c, const char *arg)
 
 	grown = realloc(c->secrets, (c->nsecrets + 1) * sizeof(*grown));
 	if (grown == NULL)
-		return usage_error("--secret: %s", strerror(errno));
+		return msg_usage_error(usage, "--secret: %s", strerror(errno));
 	c->secrets = grown;
 	if (secret_load(arg, &c->secrets[c->nsecrets].data,
 		&c->secrets[c->nsecrets].len, why, sizeof(why)) == -1)
-		return usage_error("--secret: %s", why);
+		return msg_usage_error(usage, "--secret: %s", why);
 	c->nsecrets++;
 	return STAGE_READY;
 }
@@ -215,7 +201,7 @@ add_rule(struct check *c, const char *arg)
 
 	text = option_text(arg, &len, why, sizeof(why));
 	if (text == NULL)
-		return usage_error("rule: %s", why);
+		return msg_usage_error(usage, "rule: %s", why);
 	value = json_parse(text, len);
 	free(text);
 	if (!jv_is_valid(value)) {
@@ -224,15 +210,15 @@ add_rule(struct check *c, const char *arg)
 		    jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg)
 						       : "parse error");
 		jv_free(msg);
-		return usage_error("rule: %s", why);
+		return msg_usage_error(usage, "rule: %s", why);
 	}
 	r = rule_compile(value, why, sizeof(why));
 	if (r == NULL)
-		return usage_error("rule: %s", why);
+		return msg_usage_error(usage, "rule: %s", why);
 	grown = realloc(c->rules, (c->nrules + 1) * sizeof(*grown));
 	if (grown == NULL) {
 		rule_free(r);
-		return usage_error("rule: %s", strerror(errno));
+		return msg_usage_error(usage, "rule: %s", strerror(errno));
 	}
 	c->rules = grown;
 	c->rules[c->nrules++] = r;
@@ -246,11 +232,12 @@ set_jq(struct check *c, const char *arg)
 	size_t len;
 
 	if (c->jq_text != NULL)
-		return usage_error("--jq given twice: join the filters with "
-				   "\"and\"");
+		return msg_usage_error(usage,
+		    "--jq given twice: join the filters with "
+		    "\"and\"");
 	c->jq_text = option_text(arg, &len, why, sizeof(why));
 	if (c->jq_text == NULL)
-		return usage_error("jq: %s", why);
+		return msg_usage_error(usage, "jq: %s", why);
 	return STAGE_READY;
 }
 
@@ -260,10 +247,10 @@ set_signature(struct check *c, const char *arg)
 	char why[512];
 
 	if (c->scheme != NULL)
-		return usage_error("--signature given twice");
+		return msg_usage_error(usage, "--signature given twice");
 	c->scheme = signature_scheme(arg, why, sizeof(why));
 	if (c->scheme == NULL)
-		return usage_error("--signature %s: %s", arg, why);
+		return msg_usage_error(usage, "--signature %s: %s", arg, why);
 	return STAGE_READY;
 }
 
@@ -296,15 +283,16 @@ parse_option(struct check *c, int opt, const char *arg)
 		return add_secret(c, arg);
 	case OPT_TOLERANCE:
 		if (parse_number(arg, 0, 100LL * 365 * 86400, &n) == -1)
-			return usage_error("--tolerance %s: expected seconds, "
-					   "0 or more",
+			return msg_usage_error(usage,
+			    "--tolerance %s: expected seconds, "
+			    "0 or more",
 			    arg);
 		c->tolerance = n;
 		return STAGE_READY;
 	case OPT_NOW:
 		if (parse_number(arg, 0, 1LL << 40, &c->now) == -1)
-			return usage_error(
-			    "--now %s: expected Unix seconds", arg);
+			return msg_usage_error(
+			    usage, "--now %s: expected Unix seconds", arg);
 		c->have_now = 1;
 		return STAGE_READY;
 	case OPT_RULE:
@@ -313,15 +301,16 @@ parse_option(struct check *c, int opt, const char *arg)
 		return set_jq(c, arg);
 	case OPT_STATUS:
 		if (parse_number(arg, 400, 599, &n) == -1)
-			return usage_error("--status %s: expected an HTTP "
-					   "status from 400 to 599",
+			return msg_usage_error(usage,
+			    "--status %s: expected an HTTP "
+			    "status from 400 to 599",
 			    arg);
 		c->status = (int)n;
 		return STAGE_READY;
 	case OPT_REJECTED:
 		return set_rejected(c, arg);
 	}
-	return usage_error("unknown option");
+	return msg_usage_error(usage, "unknown option");
 }
 
 static int
@@ -343,18 +332,19 @@ parse_options(struct check *c, int argc, char *argv[])
 			msg_version();
 			return 0;
 		case ':':
-			return usage_error(
-			    "%s: missing argument", argv[optind - 1]);
+			return msg_usage_error(
+			    usage, "%s: missing argument", argv[optind - 1]);
 		case '?':
-			return usage_error(
-			    "%s: unknown option", argv[optind - 1]);
+			return msg_usage_error(
+			    usage, "%s: unknown option", argv[optind - 1]);
 		}
 		status = parse_option(c, opt, optarg);
 		if (status != STAGE_READY)
 			return status;
 	}
 	if (optind < argc)
-		return usage_error("%s: unexpected argument", argv[optind]);
+		return msg_usage_error(
+		    usage, "%s: unexpected argument", argv[optind]);
 	return STAGE_READY;
 }
 
@@ -367,23 +357,24 @@ check_finish(struct check *c)
 
 	if (c->nheaders == 0 && c->scheme == NULL && c->nrules == 0 &&
 	    c->jq_text == NULL)
-		return usage_error("no check given: use --header, "
-				   "--signature, --rule or --jq");
+		return msg_usage_error(usage, "no check given: use --header, "
+					      "--signature, --rule or --jq");
 	if (c->scheme != NULL && c->nsecrets == 0)
-		return usage_error("--signature needs --secret");
+		return msg_usage_error(usage, "--signature needs --secret");
 	if (c->scheme == NULL && c->nsecrets > 0)
-		return usage_error("--secret needs --signature");
+		return msg_usage_error(usage, "--secret needs --signature");
 	if (!c->have_now && now != NULL && now[0] != '\0') {
 		if (parse_number(now, 0, 1LL << 40, &c->now) == -1)
-			return usage_error("WHOOK_NOW %s: expected Unix "
-					   "seconds",
+			return msg_usage_error(usage,
+			    "WHOOK_NOW %s: expected Unix "
+			    "seconds",
 			    now);
 		c->have_now = 1;
 	}
 	if (c->jq_text != NULL) {
 		c->jq = jqprog_compile(c->jq_text, why, sizeof(why));
 		if (c->jq == NULL)
-			return usage_error("jq: %s", why);
+			return msg_usage_error(usage, "jq: %s", why);
 	}
 	return STAGE_READY;
 }

@@ -183,23 +183,6 @@ insert_free(void *ctx)
 	free(ins);
 }
 
-static int misuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Prints the reason and the usage on standard error. */
-static int
-misuse(const char *fmt, ...)
-{
-	char reason[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	msg_error("%s", reason);
-	usage(stderr);
-	return EX_USAGE;
-}
-
 /* Parses a count of MIN or more; returns -1 when ARG is not one. */
 static long
 parse_count(const char *arg, long min)
@@ -273,11 +256,12 @@ parse_option(struct insert *ins, int c, const char *arg)
 		break;
 	case 'k':
 		if (ins->cfg.nkeys > 0 || parse_keys(ins, arg) == -1)
-			return misuse("--key: invalid column list \"%s\"", arg);
+			return msg_usage_error(
+			    usage, "--key: invalid column list \"%s\"", arg);
 		break;
 	case 'o':
 		if (parse_conflict(ins, arg) == -1)
-			return misuse(
+			return msg_usage_error(usage,
 			    "--on-conflict: invalid value \"%s\", "
 			    "expected fail, ignore, replace or update",
 			    arg);
@@ -287,8 +271,9 @@ parse_option(struct insert *ins, int c, const char *arg)
 		break;
 	case 'a':
 		if (arg[0] == '\0' || arg[0] == '$')
-			return misuse("--as: invalid key \"%s\": empty or "
-				      "starting with '$'",
+			return msg_usage_error(usage,
+			    "--as: invalid key \"%s\": empty or "
+			    "starting with '$'",
 			    arg);
 		ins->key = arg;
 		break;
@@ -316,7 +301,7 @@ parse_option(struct insert *ins, int c, const char *arg)
 		return EX_USAGE;
 	}
 	if (n == -1)
-		return misuse("invalid count \"%s\"", arg);
+		return msg_usage_error(usage, "invalid count \"%s\"", arg);
 	return STAGE_READY;
 }
 
@@ -325,29 +310,32 @@ static int
 check_options(struct insert *ins, int argc)
 {
 	if (optind != argc)
-		return misuse("too many arguments");
+		return msg_usage_error(usage, "too many arguments");
 	if (ins->cfg.db == NULL || ins->cfg.db[0] == '\0')
-		return misuse("missing --db FILE");
+		return msg_usage_error(usage, "missing --db FILE");
 	if (ins->cfg.table == NULL || ins->cfg.table[0] == '\0')
-		return misuse("missing --table NAME");
+		return msg_usage_error(usage, "missing --table NAME");
 	if (strncmp(ins->cfg.db, "postgres://", 11) == 0 ||
 	    strncmp(ins->cfg.db, "postgresql://", 13) == 0)
-		return misuse("--db: PostgreSQL is not supported yet, only "
-			      "sqlite3 files");
+		return msg_usage_error(usage,
+		    "--db: PostgreSQL is not supported yet, only "
+		    "sqlite3 files");
 	if (ins->dedupe && strcasecmp(ins->cfg.table, STORE_SEEN_TABLE) == 0)
-		return misuse("--table: %s holds the ids that --dedupe "
-			      "records: choose another table, or pass "
-			      "--no-dedupe",
+		return msg_usage_error(usage,
+		    "--table: %s holds the ids that --dedupe "
+		    "records: choose another table, or pass "
+		    "--no-dedupe",
 		    STORE_SEEN_TABLE);
 	if (ins->cfg.conflict == STORE_UPDATE && ins->cfg.nkeys == 0)
-		return misuse("--on-conflict update needs --key");
+		return msg_usage_error(
+		    usage, "--on-conflict update needs --key");
 	if (ins->from_name == NULL) {
 		ins->from_name = "$last";
 		return STAGE_READY;
 	}
 	ins->from = path_compile(ins->from_name);
 	if (ins->from == NULL)
-		return misuse(
+		return msg_usage_error(usage,
 		    "--from: invalid key or plain path \"%s\"", ins->from_name);
 	return STAGE_READY;
 }

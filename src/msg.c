@@ -93,6 +93,20 @@ msg_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Prints the reason and the program's usage on standard error; returns
+ * EX_USAGE, the status of a misused program. */
+int
+msg_usage_error(void (*usage)(FILE *), const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg_print(3, fmt, ap);
+	va_end(ap);
+	usage(stderr);
+	return EX_USAGE;
+}
+
 void
 msg_version(void)
 {

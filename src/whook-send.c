@@ -106,22 +106,6 @@ usage(FILE *f)
 	    "       field=@FILE  field:=json  field:=@FILE\n");
 }
 
-static int misuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-misuse(const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	msg_error("%s", text);
-	usage(stderr);
-	return EX_USAGE;
-}
-
 /* Parses SECONDS, a decimal number, into *ms. */
 static int
 parse_seconds(const char *arg, long *ms)
@@ -169,25 +153,28 @@ set_replay_option(struct options *o, int c, const char *arg)
 		if (replay_parse_time(arg,
 			c == OPT_SINCE ? &o->ro.since_ms : &o->ro.until_ms) ==
 		    -1)
-			return misuse("--%s %s: not an RFC 3339 time, SECONDS "
-				      "or @SECONDS",
+			return msg_usage_error(usage,
+			    "--%s %s: not an RFC 3339 time, SECONDS "
+			    "or @SECONDS",
 			    c == OPT_SINCE ? "since" : "until", arg);
 		return 0;
 	case OPT_RETRIES:
 		if (parse_count(arg, 0, 100, &n) == -1)
-			return misuse(
+			return msg_usage_error(usage,
 			    "--retries %s: not a count from 0 to 100", arg);
 		o->ro.retries = (int)n;
 		return 0;
 	case OPT_BACKOFF:
 		if (parse_count(arg, 0, 60000, &o->ro.backoff_ms) == -1)
-			return misuse("--backoff %s: not a number of ms from 0 "
-				      "to 60000",
+			return msg_usage_error(usage,
+			    "--backoff %s: not a number of ms from 0 "
+			    "to 60000",
 			    arg);
 		return 0;
 	case 'j':
 		if (parse_count(arg, 1, 64, &n) == -1)
-			return misuse("-j %s: not a count from 1 to 64", arg);
+			return msg_usage_error(
+			    usage, "-j %s: not a count from 1 to 64", arg);
 		o->ro.parallel = (int)n;
 		return 0;
 	case OPT_CURSOR:
@@ -220,37 +207,41 @@ set_option(struct options *o, int c, const char *arg)
 	switch (c) {
 	case 'd':
 		if (o->data != NULL)
-			return misuse("-d: given more than once");
+			return msg_usage_error(
+			    usage, "-d: given more than once");
 		o->data = arg;
 		return 0;
 	case 'X':
 		if (arg[0] == '\0' || strlen(arg) > METHOD_MAX ||
 		    arg[strcspn(arg, " \t\r\n")] != '\0')
-			return misuse("-X %s: invalid method", arg);
+			return msg_usage_error(
+			    usage, "-X %s: invalid method", arg);
 		o->method = arg;
 		return 0;
 	case 'H':
 		status =
 		    items_add_header_line(&o->items, arg, why, sizeof(why));
 		if (status == EX_USAGE)
-			return misuse("-H: %s", why);
+			return msg_usage_error(usage, "-H: %s", why);
 		if (status != 0)
 			msg_error("-H: %s", why);
 		return status;
 	case OPT_TIMEOUT:
 		if (parse_seconds(arg, &o->send.timeout_ms) == -1)
-			return misuse(
+			return msg_usage_error(usage,
 			    "--timeout %s: not a number of seconds", arg);
 		return 0;
 	case OPT_CONNECT_TIMEOUT:
 		if (parse_seconds(arg, &o->send.connect_timeout_ms) == -1)
-			return misuse("--connect-timeout %s: not a number of "
-				      "seconds",
+			return msg_usage_error(usage,
+			    "--connect-timeout %s: not a number of "
+			    "seconds",
 			    arg);
 		return 0;
 	case OPT_TIMESTAMP:
 		if (parse_timestamp(arg, &o->timestamp) == -1)
-			return misuse("--timestamp %s: not Unix seconds", arg);
+			return msg_usage_error(
+			    usage, "--timestamp %s: not Unix seconds", arg);
 		return 0;
 	case OPT_SIGN:
 		o->sign = arg;
@@ -273,15 +264,18 @@ check_replay(struct options *o, int nargs)
 {
 	if (o->sign != NULL || o->secret != NULL || o->timestamp != -1 ||
 	    o->webhook_id != NULL)
-		return misuse("--replay: the logged headers carry the "
-			      "signatures, --sign cannot be used");
+		return msg_usage_error(usage,
+		    "--replay: the logged headers carry the "
+		    "signatures, --sign cannot be used");
 	if (o->data != NULL || o->method != NULL || o->items.nheaders > 0)
-		return misuse("--replay: -d, -X and -H cannot be used");
+		return msg_usage_error(
+		    usage, "--replay: -d, -X and -H cannot be used");
 	if (nargs > 2)
-		return misuse("--replay: one URL and at most one FILE");
+		return msg_usage_error(
+		    usage, "--replay: one URL and at most one FILE");
 	if (o->ro.since_ms != -1 && o->ro.until_ms != -1 &&
 	    o->ro.since_ms >= o->ro.until_ms)
-		return misuse("--since: not before --until");
+		return msg_usage_error(usage, "--since: not before --until");
 	return STAGE_READY;
 }
 
@@ -315,9 +309,11 @@ parse_options(struct options *o, int argc, char *argv[])
 			o->replay = 1;
 			break;
 		case ':':
-			return misuse("%s: missing argument", argv[optind - 1]);
+			return msg_usage_error(
+			    usage, "%s: missing argument", argv[optind - 1]);
 		case '?':
-			return misuse("%s: unknown option", argv[optind - 1]);
+			return msg_usage_error(
+			    usage, "%s: unknown option", argv[optind - 1]);
 		default:
 			status = set_option(o, c, optarg);
 			if (status != 0)
@@ -325,16 +321,19 @@ parse_options(struct options *o, int argc, char *argv[])
 		}
 	}
 	if (optind >= argc)
-		return misuse("missing URL");
+		return msg_usage_error(usage, "missing URL");
 	if (o->replay)
 		return check_replay(o, argc - optind);
 	if (o->replay_only)
-		return misuse("--path, --since, --until, --retries, --backoff, "
-			      "-j, --cursor and --failed need --replay");
+		return msg_usage_error(usage,
+		    "--path, --since, --until, --retries, --backoff, "
+		    "-j, --cursor and --failed need --replay");
 	if ((o->sign == NULL) != (o->secret == NULL))
-		return misuse("--sign and --secret go together");
+		return msg_usage_error(
+		    usage, "--sign and --secret go together");
 	if (o->sign == NULL && (o->timestamp != -1 || o->webhook_id != NULL))
-		return misuse("--timestamp and --webhook-id need --sign");
+		return msg_usage_error(
+		    usage, "--timestamp and --webhook-id need --sign");
 	return STAGE_READY;
 }
 
@@ -348,7 +347,7 @@ add_items(struct options *o, int argc, char *argv[])
 	for (i = 0; i < argc; i++) {
 		status = items_add(&o->items, argv[i], why, sizeof(why));
 		if (status == EX_USAGE)
-			return misuse("%s", why);
+			return msg_usage_error(usage, "%s", why);
 		if (status != 0) {
 			msg_error("%s", why);
 			return status;
@@ -403,7 +402,8 @@ build_body(struct options *o)
 	int status;
 
 	if (o->data != NULL && jv_get_kind(o->items.fields) != JV_KIND_NULL)
-		return misuse("-d: cannot be mixed with field items");
+		return msg_usage_error(
+		    usage, "-d: cannot be mixed with field items");
 	if (o->data != NULL && o->data[0] == '@') {
 		status = items_read_file(
 		    o->data + 1, &o->body, &o->len, why, sizeof(why));
@@ -491,7 +491,7 @@ sign_body(struct options *o)
 
 	scheme = signature_scheme(o->sign, why, sizeof(why));
 	if (scheme == NULL)
-		return misuse("--sign: %s", why);
+		return msg_usage_error(usage, "--sign: %s", why);
 	if (secret_load(
 		o->secret, &secret.data, &secret.len, why, sizeof(why)) == -1) {
 		msg_error("--secret: %s", why);
