@@ -3,7 +3,7 @@
  * number as a double, which would turn a Shopify order id such as
  * 7301234567890123456 into 7301234567890123776.  So an integer literal
  * beyond 2^53 is carried as a string of a NUL byte and its digits, which
- * every whook program knows, and json_dump writes it back as the bare
+ * every whook program recognizes, and json_dump writes it back as the bare
  * number it was.
  */
 #include <string.h>
