@@ -233,12 +233,9 @@ static void
 emit_line(void *arg, jv env, jv original, const char *text, size_t len)
 {
 	FILE *out = arg;
-	jv dumped = json_dump_reusing(env, original, text, len);
 
-	fwrite(jv_string_value(dumped), 1,
-	    jv_string_length_bytes(jv_copy(dumped)), out);
+	json_write_reusing(out, env, original, text, len);
 	putc('\n', out);
-	jv_free(dumped);
 }
 
 int

@@ -41,7 +41,8 @@ int secret_equal(const void *a, size_t alen, const void *b, size_t blen);
  */
 jv json_parse(const char *text, size_t len);
 jv json_dump(jv value);
-jv json_dump_reusing(jv value, jv original, const char *text, size_t len);
+void json_write_reusing(
+    FILE *out, jv value, jv original, const char *text, size_t len);
 int json_is_bignum(jv value);		  /* borrowed */
 const char *json_bignum_digits(jv value); /* borrowed; NULL if not one */
 jv json_text(jv value);			  /* text for interpolation */
@@ -349,6 +350,10 @@ struct persist_answer {
 	size_t len;
 	const char *ctype;
 	int busy; /* a 503 for --max-inflight: add Retry-After */
+	/* The outcome envelope, or a zeroed jv_invalid(): whoever frees body
+	 * frees it too.  Freed on the request's thread, which allocated most
+	 * of it, glibc's malloc takes no lock of another thread's arena. */
+	jv env;
 };
 struct persist;
 struct persist *persist_new(const struct listen_config *cfg);

@@ -24,6 +24,93 @@ round_trip(const char *text)
 	return buf;
 }
 
+/* Returns whether json_parse gives TEXT the value, or the error message,
+ * that libjq's own parser gives it. */
+static int
+parses_as_libjq(const char *text, size_t len)
+{
+	jv a = json_parse(text, len), b = jv_parse_sized(text, (int)len);
+	int same;
+
+	if (jv_is_valid(a) != jv_is_valid(b)) {
+		same = 0;
+	} else if (jv_is_valid(a)) {
+		same = jv_equal(jv_copy(a), jv_copy(b));
+	} else {
+		jv ma = jv_invalid_get_msg(jv_copy(a));
+		jv mb = jv_invalid_get_msg(jv_copy(b));
+
+		same = jv_equal(ma, mb);
+	}
+	jv_free(a);
+	jv_free(b);
+	return same;
+}
+
+/* Long string literals take json_parse's own path: each case must come
+ * out as libjq's parser makes it. */
+static void
+test_json_long(void)
+{
+	static const char *const pieces[] = {"\"", "x", "\\\"", "\\u00e9",
+	    "\xc3\xa9", "\xff", "\x01", "\t", ":", ",", "{", "}", "[", "]", " ",
+	    "123", "\\u0000", "L0", "\\"};
+	char text[8192], fill[400];
+	size_t n, i, k;
+	int all = 1;
+
+	memset(fill, 'x', sizeof(fill) - 1);
+	fill[sizeof(fill) - 1] = '\0';
+	snprintf(
+	    text, sizeof(text), "{\"a\":\"%s\",\"b\":[\"%s\",1]}", fill, fill);
+	CHECK("json long strings", parses_as_libjq(text, strlen(text)));
+	snprintf(text, sizeof(text), "{\"%s\" : \"%s\"}", fill, fill);
+	CHECK("json long key", parses_as_libjq(text, strlen(text)));
+	snprintf(text, sizeof(text), "[\"%s\xc3\xa9\xff\"]", fill);
+	CHECK(
+	    "json long string with UTF-8", parses_as_libjq(text, strlen(text)));
+	snprintf(text, sizeof(text), "[\"%s\",12345678901234567890]", fill);
+	CHECK_STR("json long string and a big integer", round_trip(text), text);
+	snprintf(text, sizeof(text), "[\"%s\\u0000\", \"\\u0000L0\", \"%s\"]",
+	    fill, fill);
+	CHECK("json long string beside a NUL escape",
+	    parses_as_libjq(text, strlen(text)));
+	snprintf(text, sizeof(text), "[\"%s\x01\"]", fill);
+	CHECK("json control byte in a long string",
+	    parses_as_libjq(text, strlen(text)));
+	snprintf(text, sizeof(text), "[\"%s\", 1 2]", fill);
+	CHECK("json error after a long string, same message",
+	    parses_as_libjq(text, strlen(text)));
+	snprintf(text, sizeof(text), "\"%s\"", fill);
+	CHECK("json long string alone", parses_as_libjq(text, strlen(text)));
+	snprintf(text, sizeof(text), "[\"%s", fill);
+	CHECK("json unterminated long string",
+	    parses_as_libjq(text, strlen(text)));
+
+	/* Texts of random pieces around long strings, valid or not. */
+	srand(7);
+	for (k = 0; k < 2000; k++) {
+		n = (size_t)snprintf(text, sizeof(text), "[\"");
+		for (i = 0; i < 12; i++) {
+			const char *piece =
+			    rand() % 3 == 0
+				? fill + rand() % 300
+				: pieces[rand() %
+					 (sizeof(pieces) / sizeof(*pieces))];
+
+			n += (size_t)snprintf(
+			    text + n, sizeof(text) - n, "%s", piece);
+		}
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "\"]");
+		if (!parses_as_libjq(text, n)) {
+			all = 0;
+			printf("# differs: %s\n", text);
+			break;
+		}
+	}
+	CHECK("json random texts with long strings", all);
+}
+
 static void
 test_json(void)
 {
@@ -212,6 +299,7 @@ main(void)
 {
 	msg_init("test-core");
 	test_json();
+	test_json_long();
 	test_utf8();
 	test_path();
 	test_secret();
