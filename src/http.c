@@ -179,6 +179,8 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	msg_info("%s %s %s %s %lld ms %zu bytes %s", rq->id, rq->method,
 	    rq->path ? rq->path : "-", status, now_ms() - rq->start_ms, rq->len,
 	    rq->remote);
+	free(rq->answer.body);
+	jv_free(rq->answer.env);
 	free(rq->path);
 	free(rq->body);
 	free(rq);
@@ -498,6 +500,8 @@ answer_persistent(
 	ret = reply(conn, rq, a->status, a->body, a->len, a->ctype);
 	free(a->body);
 	a->body = NULL;
+	jv_free(a->env);
+	a->env = jv_invalid();
 	return ret;
 }
 

@@ -91,7 +91,8 @@ text_of(jv value, size_t *len)
 	return s;
 }
 
-/* Turns the outcome envelope ENV (consumed) into the request's answer. */
+/* Turns the outcome envelope ENV (consumed, kept in A) into the request's
+ * answer. */
 static void
 answer_of(jv env, enum listen_respond respond, struct persist_answer *a)
 {
@@ -113,7 +114,7 @@ answer_of(jv env, enum listen_respond respond, struct persist_answer *a)
 		a->body = text_of(jv_copy(env), &a->len);
 		a->ctype = "application/json";
 	}
-	jv_free(env);
+	a->env = env;
 }
 
 static void

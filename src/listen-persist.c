@@ -164,6 +164,7 @@ waiter_finish(struct waiter *w, const struct persist_answer *a)
 	if (w->abandoned) {
 		pthread_mutex_unlock(&w->mutex);
 		free(a->body);
+		jv_free(a->env);
 		waiter_free(w);
 		return;
 	}
@@ -674,8 +675,10 @@ relay_answered(void *arg, const struct persist_answer *a)
 	pthread_mutex_unlock(&f->relay_lock);
 	if (atomic_exchange(&r->claimed, 1) == 0)
 		r->done(r->arg, a);
-	else
-		free(a->body); /* the watchdog returned 504 before */
+	else { /* the watchdog returned 504 before */
+		free(a->body);
+		jv_free(a->env);
+	}
 	relay_free(r);
 }
 
