@@ -190,18 +190,20 @@ apply_cuts(const char *text, size_t len, const struct cuts *c, size_t *outlen)
 }
 
 /* Puts the long strings that apply_cuts took out of TEXT back into V;
- * *LEFT counts those still to find. */
+ * *LEFT counts those still to find.  A member is set again only when it
+ * contained one, because each jv_object_set hashes its key. */
 static jv
 put_back(jv v, const char *text, const struct cuts *c, size_t *left)
 {
 	const char *s;
-	size_t k;
+	size_t k, before;
 	int i, n;
+	jv item;
 
 	switch (jv_get_kind(v)) {
 	case JV_KIND_STRING:
 		s = jv_string_value(v);
-		if (jv_string_length_bytes(jv_copy(v)) < 3 || s[0] != '\0' ||
+		if (s[0] != '\0' || jv_string_length_bytes(jv_copy(v)) < 3 ||
 		    s[1] != 'L')
 			return v;
 		k = strtoul(s + 2, NULL, 10);
@@ -212,29 +214,27 @@ put_back(jv v, const char *text, const struct cuts *c, size_t *left)
 	case JV_KIND_ARRAY:
 		n = jv_array_length(jv_copy(v));
 		for (i = 0; i<n && * left> 0; i++) {
-			jv item = jv_array_get(jv_copy(v), i);
-
-			v = jv_array_set(v, i, jv_null());
-			v = jv_array_set(v, i, put_back(item, text, c, left));
+			before = *left;
+			item = put_back(
+			    jv_array_get(jv_copy(v), i), text, c, left);
+			if (*left == before)
+				jv_free(item);
+			else
+				v = jv_array_set(v, i, item);
 		}
 		return v;
 	case JV_KIND_OBJECT:
 		for (i = jv_object_iter(v);
 		     jv_object_iter_valid(v, i) && *left > 0;
 		     i = jv_object_iter_next(v, i)) {
-			jv key = jv_object_iter_key(v, i);
-			jv item = jv_object_iter_value(v, i);
-			jv_kind kind = jv_get_kind(item);
-
-			if (kind != JV_KIND_STRING && kind != JV_KIND_ARRAY &&
-			    kind != JV_KIND_OBJECT) {
-				jv_free(key);
+			before = *left;
+			item =
+			    put_back(jv_object_iter_value(v, i), text, c, left);
+			if (*left == before)
 				jv_free(item);
-				continue;
-			}
-			v = jv_object_set(v, jv_copy(key), jv_null());
-			v = jv_object_set(
-			    v, key, put_back(item, text, c, left));
+			else
+				v = jv_object_set(
+				    v, jv_object_iter_key(v, i), item);
 		}
 		return v;
 	default:
