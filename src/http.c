@@ -46,6 +46,7 @@ struct request {
 	char method[16];
 	char remote[128];
 	char *path;
+	char *file; /* the flow file under --flows, resolved once */
 	char *body;
 	size_t len, cap;
 	unsigned long long dropped; /* body bytes beyond --max-body */
@@ -182,6 +183,7 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(rq->answer.body);
 	jv_free(rq->answer.env);
 	free(rq->path);
+	free(rq->file);
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
@@ -324,6 +326,8 @@ http_begin(struct MHD_Connection *conn, struct request *rq, const char *method)
 	if (cfg->flows != NULL &&
 	    flow_resolve(cfg->flows, rq->path, file, sizeof(file)) == -1)
 		return reply(conn, rq, 404, NULL, 0, NULL);
+	if (cfg->flows != NULL && (rq->file = strdup(file)) == NULL)
+		return reply(conn, rq, 500, NULL, 0, NULL);
 	if (!method_allowed(cfg, method))
 		return reply(conn, rq, 405, NULL, 0, NULL);
 	enc = MHD_lookup_connection_value(
@@ -441,7 +445,7 @@ run_flow(
     struct MHD_Connection *conn, struct request *rq, char *line, size_t len)
 {
 	const struct listen_config *cfg = rq->srv->cfg;
-	char file[4096], why[512], *argv[2] = {file, NULL}, *body = NULL;
+	char why[512], *argv[2] = {rq->file, NULL}, *body = NULL;
 	struct flow_proc proc;
 	struct flow_result r;
 	const char *ctype = NULL;
@@ -449,8 +453,6 @@ run_flow(
 	int status;
 	enum MHD_Result ret;
 
-	if (cfg->flows != NULL)
-		flow_resolve(cfg->flows, rq->path, file, sizeof(file));
 	if (flow_start(cfg->flows ? argv : cfg->command, cfg->flows == NULL,
 		&proc, why, sizeof(why)) == -1) {
 		msg_error("%s: flow could not start: %s", rq->id, why);
@@ -527,14 +529,9 @@ run_persistent(struct MHD_Connection *conn, struct request *rq, jv env,
     const char *line, size_t len)
 {
 	struct http_server *srv = rq->srv;
-	const char *file = NULL;
-	char path[4096];
+	const char *file = rq->file;
 	struct persist_answer a;
 
-	if (srv->cfg->flows != NULL) {
-		flow_resolve(srv->cfg->flows, rq->path, path, sizeof(path));
-		file = path;
-	}
 	if (!srv->pool) {
 		persist_submit(srv->persist, file, rq->id, env, line, len, &a);
 		return answer_persistent(conn, rq, &a);
@@ -600,14 +597,12 @@ static int
 uses_persist(const struct request *rq)
 {
 	const struct listen_config *cfg = rq->srv->cfg;
-	char path[4096];
 
 	if (rq->srv->persist == NULL)
 		return 0;
 	if (cfg->persistent)
 		return 1;
-	return flow_resolve(cfg->flows, rq->path, path, sizeof(path)) == 0 &&
-	       flowfile_is_runnable(path);
+	return rq->file != NULL && flowfile_is_runnable(rq->file);
 }
 
 static enum MHD_Result
