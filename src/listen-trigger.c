@@ -67,18 +67,26 @@ trigger_ulid(char out[TRIGGER_ID_LEN + 1], unsigned long long ms,
 	out[TRIGGER_ID_LEN] = '\0';
 }
 
+/* Makes an id from the clock and 10 random bytes.  Each thread draws the
+ * bytes of 100 ids at a time, because one RAND_bytes call a request took
+ * 2% of a request thread's time. */
 int
 trigger_new_id(char out[TRIGGER_ID_LEN + 1])
 {
-	unsigned char random[10];
+	static _Thread_local unsigned char pool[100 * 10];
+	static _Thread_local size_t used = sizeof(pool);
 	struct timespec now;
 
-	if (RAND_bytes(random, sizeof(random)) != 1)
-		return -1;
+	if (used == sizeof(pool)) {
+		if (RAND_bytes(pool, sizeof(pool)) != 1)
+			return -1;
+		used = 0;
+	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	trigger_ulid(out,
 	    (unsigned long long)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-	    random);
+	    pool + used);
+	used += 10;
 	return 0;
 }
 
