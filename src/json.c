@@ -577,6 +577,7 @@ int
 utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	unsigned long long word;
 	size_t i = 0;
 
 	while (i < len) {
@@ -585,7 +586,12 @@ utf8_valid(const char *s, size_t len)
 		unsigned int cp;
 
 		if (c < 0x80) {
-			i++;
+			/* ASCII, eight bytes at a time where it can. */
+			for (i++; i + 8 <= len; i += 8) {
+				memcpy(&word, p + i, 8);
+				if (word & 0x8080808080808080ULL)
+					break;
+			}
 			continue;
 		}
 		if (c >= 0xc2 && c <= 0xdf) {

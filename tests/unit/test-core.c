@@ -156,6 +156,31 @@ test_json(void)
 	jv_free(v);
 }
 
+/* A bad or good byte at each place of a long ASCII text, where the
+ * check goes eight bytes at a time. */
+static void
+test_utf8_long(void)
+{
+	char text[41];
+	size_t at;
+	int bad_found = 1, good_kept = 1;
+
+	for (at = 0; at + 1 < sizeof(text); at++) {
+		memset(text, 'a', sizeof(text));
+		text[at] = '\xe9';
+		bad_found &= !utf8_valid(text, sizeof(text));
+		text[at] = '\xc3';
+		text[at + 1] = '\xa9';
+		good_kept &= utf8_valid(text, sizeof(text));
+	}
+	memset(text, 'a', sizeof(text));
+	text[sizeof(text) - 1] = '\xc3';
+	CHECK("utf8 long text, bad byte anywhere", bad_found);
+	CHECK("utf8 long text, good pair anywhere", good_kept);
+	CHECK("utf8 long text, truncated at end",
+	    !utf8_valid(text, sizeof(text)));
+}
+
 static void
 test_utf8(void)
 {
@@ -167,6 +192,7 @@ test_utf8(void)
 	CHECK("utf8 overlong", !utf8_valid("\xc0\xaf", 2));
 	CHECK("utf8 surrogate", !utf8_valid("\xed\xa0\x80", 3));
 	CHECK("utf8 above U+10FFFF", !utf8_valid("\xf4\x90\x80\x80", 4));
+	test_utf8_long();
 }
 
 static char *
