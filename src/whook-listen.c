@@ -52,6 +52,7 @@ static const struct option options[] = {
     {"timeout", required_argument, NULL, 't'},
     {"async", no_argument, NULL, 'a'},
     {"respond", required_argument, NULL, 'r'},
+    {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -62,7 +63,7 @@ usage(FILE *f)
 {
 	static const char *const lines[] = {
 	    "usage: whook-listen [-a] [-b bytes] [-f dir] [-l [host:]port]",
-	    "           [-m method[,method...]] [-r status|last|output]",
+	    "           [-m method[,method...]] [-q] [-r status|last|output]",
 	    "           [-t seconds] [--accept-id] [--log file]",
 	    "           [--log-redact header] [--max-header bytes]",
 	    "           [--max-inflight n] [--persistent]",
@@ -84,6 +85,7 @@ usage(FILE *f)
 	    "(256)",
 	    "      --stop-timeout SECS   time SIGTERM waits for requests (10)",
 	    "  -a, --async               answer 202 once the flow started",
+	    "  -q, --quiet               no line on stderr for each request",
 	    "  -r, --respond WHAT        body: status, last or output",
 	    "  -h, --help                print this help and exit",
 	    "      --version             print the version and exit",
@@ -276,6 +278,9 @@ option(struct listen_config *cfg, int c, const char **listen, const char **log)
 	case OPT_ACCEPT_ID:
 		cfg->accept_id = 1;
 		break;
+	case 'q':
+		cfg->quiet = 1;
+		break;
 	case OPT_PERSISTENT:
 		cfg->persistent = 1;
 		break;
@@ -366,7 +371,7 @@ parse_options(struct listen_config *cfg, int argc, char *argv[],
 	int c, status;
 
 	while ((c = getopt_long(
-		    argc, argv, "+ab:f:hl:m:r:t:", options, NULL)) != -1) {
+		    argc, argv, "+ab:f:hl:m:qr:t:", options, NULL)) != -1) {
 		status = option(cfg, c, listen, log);
 		if (status != STAGE_READY)
 			return status;

@@ -270,6 +270,7 @@ struct listen_config {
 	const char **redact; /* --log-redact: lowercased header names */
 	size_t nredact;
 	int accept_id;	       /* --accept-id: Whook-Envelope-Id is the id */
+	int quiet;	       /* -q: no line for each completed request */
 	int persistent;	       /* --persistent: flows kept running */
 	int inproc_files;      /* inetd: whook-run flow files in process */
 	size_t max_inflight;   /* requests a persistent flow holds */

@@ -168,6 +168,15 @@ check_nomatch "log has no header value" "$log" "tok-93f1a7"
 check_nomatch "log has no query" "$log" "page=2"
 check_match "log stop" "$log" "stopping on signal 15"
 
+# --quiet: no line for each request, the errors still.
+start quiet --flows flows --quiet
+check_eq "quiet 200" "$(post /echo)" 200
+check_eq "quiet invalid JSON 400" "$(post /echo '{"n":')" 400
+stop
+log=$(cat "$TMP/quiet.log")
+check_nomatch "quiet no request line" "$log" " POST /echo 200 "
+check_match "quiet keeps the error" "$log" ": invalid JSON body: "
+
 # --respond.
 start respond --flows flows --respond last
 check_eq "respond last 200" "$(post /last '{"n": 7}')" 200
