@@ -178,9 +178,9 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	 * so those have no status here. */
 	snprintf(status, sizeof(status), rq->status ? "%d" : "-", rq->status);
 	if (!srv->cfg->quiet)
-		msg_info("%s %s %s %s %lld ms %zu bytes %s", rq->id,
-		    rq->method, rq->path ? rq->path : "-", status,
-		    now_ms() - rq->start_ms, rq->len, rq->remote);
+		msg_info("%s %s %s %s %lld ms %zu bytes %s", rq->id, rq->method,
+		    rq->path ? rq->path : "-", status, now_ms() - rq->start_ms,
+		    rq->len, rq->remote);
 	free(rq->answer.body);
 	jv_free(rq->answer.env);
 	free(rq->path);
