@@ -66,7 +66,7 @@ static const char seen_add_sql[] =
 
 /* A prepared INSERT for one set of columns. */
 struct cached {
-	jv columns; /* the sorted column names, when stmt is not NULL */
+	jv columns; /* the row's column names, when stmt is not NULL */
 	sqlite3_stmt *stmt;
 };
 
@@ -577,7 +577,7 @@ static int
 insert_row(
     struct store *s, jv row, struct store_result *res, struct outcome *out)
 {
-	jv columns = jv_keys(jv_copy(row)), name, value;
+	jv columns = jv_keys_unsorted(jv_copy(row)), name, value;
 	int i, n = jv_array_length(jv_copy(columns)), rc = SQLITE_OK, code;
 	sqlite3_stmt *st;
 
