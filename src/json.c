@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "whook.h"
 
@@ -90,10 +93,37 @@ cuts_add(struct cuts *c, size_t at, size_t len, enum cut_kind kind)
 }
 
 /* The bytes that end a plain run inside a string literal: a quote, a
- * backslash and the control bytes.  A table was faster than the three
- * comparisons. */
+ * backslash and the control bytes. */
 static const unsigned char stops[256] = {
     [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1};
+
+/* Returns the index of the first stop byte of U from I on, or LEN.  With
+ * SSE2, which every x86-64 processor has, sixteen bytes are tested at a
+ * time: the byte loop took a third of the time to parse an envelope. */
+static size_t
+next_stop(const unsigned char *u, size_t len, size_t i)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"');
+	const __m128i backslash = _mm_set1_epi8('\\');
+	const __m128i control = _mm_set1_epi8(0x1f);
+	__m128i v, hit;
+	int mask;
+
+	for (; i + 16 <= len; i += 16) {
+		v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+		hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+				       _mm_cmpeq_epi8(v, backslash)),
+		    _mm_cmpeq_epi8(_mm_min_epu8(v, control), v));
+		mask = _mm_movemask_epi8(hit);
+		if (mask != 0)
+			return i + (size_t)__builtin_ctz((unsigned)mask);
+	}
+#endif
+	while (i < len && !stops[u[i]])
+		i++;
+	return i;
+}
 
 /* Returns the index after the string literal that opens at S[I] (LEN
  * when it does not end), and whether it is plain: no escape, no byte
@@ -105,11 +135,7 @@ literal_end(const char *s, size_t len, size_t i, int *plain)
 
 	*plain = 1;
 	for (i++;;) {
-		while (i + 4 <= len && !stops[u[i]] && !stops[u[i + 1]] &&
-		       !stops[u[i + 2]] && !stops[u[i + 3]])
-			i += 4;
-		while (i < len && !stops[u[i]])
-			i++;
+		i = next_stop(u, len, i);
 		if (i >= len)
 			return len;
 		if (u[i] == '"')
