@@ -210,3 +210,28 @@ check_eq "stream last" "$(tail -n 1 stream.out | jq -c '.["$last"]')" \
 check_eq "stream order" "$(jq -r '.["$last"].n' stream.out | sort -n -c &&
     echo sorted)" sorted
 check "stream under 10 s" [ "$elapsed" -lt 10 ]
+
+# A long stream: lines in order, messages in order and naming the right
+# lines, long strings and big integers kept.  Line 1500 is not JSON,
+# 2000 is blank, 2500 is not an object.
+awk 'BEGIN { f = sprintf("%300s", ""); gsub(/ /, "y", f)
+    for (i = 1; i <= 3000; i++) {
+	if (i == 1500) print "{\"$trigger\":"
+	else if (i == 2000) print ""
+	else if (i == 2500) print "[1]"
+	else printf "{\"$trigger\":{\"id\":\"e%d\",\"body\":{\"n\":%d,\"big\":%s,\"f\":\"%s%d\"}}}\n", i, i, "9007199254740993", f, i
+    } }' >long.ndjson
+whook-map '{"n": "{{$trigger.body.n}}", "f": "{{$trigger.body.f}}"}' \
+    <long.ndjson >long.out 2>long.err
+check_eq "long stream exit" $? 65
+check_eq "long stream lines" "$(wc -l <long.out | tr -d ' ')" 2997
+check_eq "long stream order" "$(jq -r '.["$last"].n' long.out |
+    awk '$1 <= prev { bad = 1 } { prev = $1 }
+	END { print bad ? "no" : "yes" }')" yes
+check_eq "long stream strings kept" "$(jq -r '.["$last"] |
+    select(.f != ("y" * 300) + (.n | tostring)) | .n' long.out | head -n 3)" ""
+check_eq "long stream big integers kept" \
+    "$(grep -c '"big":9007199254740993,' long.out)" 2997
+check_eq "long stream messages" \
+    "$(sed -n 's/^whook-map: \(stdin:[0-9]*\): .*/\1/p' long.err)" \
+    "$(printf 'stdin:1500\nstdin:2500')"
