@@ -6,6 +6,7 @@
  * every whook program recognizes, and json_dump writes it back as the bare
  * number it was.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +19,32 @@
 #define BIGNUM_MARK "\\u0000"
 #define BIGNUM_MARK_LEN 6
 
+/* Skips the leading zeros of the digits S, keeping the last digit. */
+static size_t
+leading_zeros(const char *s, size_t n)
+{
+	size_t k = 0;
+
+	while (k + 1 < n && s[k] == '0')
+		k++;
+	return k;
+}
+
 /* Returns whether the integer literal S (digits, optional '-') needs more
  * than a double's 53 bits. */
 static int
 literal_is_big(const char *s, size_t n)
 {
 	static const char limit[] = "9007199254740992";
+	size_t zeros;
 
 	if (n > 0 && s[0] == '-') {
 		s++;
 		n--;
 	}
+	zeros = leading_zeros(s, n);
+	s += zeros;
+	n -= zeros;
 	if (n < sizeof(limit) - 1)
 		return 0;
 	if (n > sizeof(limit) - 1)
@@ -36,18 +52,30 @@ literal_is_big(const char *s, size_t n)
 	return memcmp(s, limit, n) > 0;
 }
 
+/* Returns the index after the number-like token at TEXT[I], and whether
+ * it is an integer literal: an optional '-' and one or more digits.
+ * Anything else, such as "1-2", is left for libjq to reject. */
 static size_t
 number_end(const char *text, size_t len, size_t i, int *integer)
 {
+	size_t start = i, digits = 0;
+
 	*integer = 1;
 	for (; i < len; i++) {
 		char c = text[i];
 
-		if (c == '.' || c == 'e' || c == 'E' || c == '+')
+		if (c >= '0' && c <= '9')
+			digits++;
+		else if (c == '-' && i == start)
+			;
+		else if (c == '.' || c == 'e' || c == 'E' || c == '+' ||
+			 c == '-')
 			*integer = 0;
-		else if (!(c == '-' || (c >= '0' && c <= '9')))
+		else
 			break;
 	}
+	if (digits == 0)
+		*integer = 0;
 	return i;
 }
 
@@ -63,14 +91,19 @@ number_end(const char *text, size_t len, size_t i, int *integer)
 #define LONG_STRING 128
 #define LONG_MARK "\\u0000L"
 #define LONG_MARK_LEN 7
-enum cut_kind { CUT_BIG, CUT_LONG };
+/* An invalid text up to this size is parsed again as it came, for an
+ * error message that names its own line and column.  A larger one keeps
+ * the message of the copy, because libjq 1.6 can leak values of an
+ * invalid text, and a second parse would leak them again. */
+#define REPARSE_MAX (64 * 1024)
+enum cut_kind { CUT_BIG, CUT_LONG, CUT_LONG_ESCAPED };
 struct cut {
 	size_t at, len; /* the literal's bytes, quotes included */
 	enum cut_kind kind;
 };
 struct cuts {
 	struct cut *v;
-	size_t n, cap, nlong;
+	size_t n, cap, nlong, nbig;
 	int no_long; /* the text contains a NUL, raw or escaped */
 };
 
@@ -87,7 +120,9 @@ cuts_add(struct cuts *c, size_t at, size_t len, enum cut_kind kind)
 		c->cap = cap;
 	}
 	c->v[c->n++] = (struct cut){at, len, kind};
-	if (kind == CUT_LONG)
+	if (kind == CUT_BIG)
+		c->nbig++;
+	else
 		c->nlong++;
 	return 0;
 }
@@ -125,7 +160,7 @@ next_stop(const unsigned char *u, size_t len, size_t i)
 	return i;
 }
 
-/* Returns the index after the string literal that opens at S[I] (LEN
+/* Returns the index after the string literal that opens at S[I] (LEN + 1
  * when it does not end), and whether it is plain: no escape, no byte
  * below 0x20. */
 static size_t
@@ -137,7 +172,7 @@ literal_end(const char *s, size_t len, size_t i, int *plain)
 	for (i++;;) {
 		i = next_stop(u, len, i);
 		if (i >= len)
-			return len;
+			return len + 1;
 		if (u[i] == '"')
 			return i + 1;
 		*plain = 0;
@@ -155,12 +190,19 @@ is_key(const char *s, size_t len, size_t i)
 	return i < len && s[i] == ':';
 }
 
-/* Finds the literals of TEXT that json_parse rewrites; -1 without memory. */
-static int
+/*
+ * Finds the literals of TEXT that json_parse rewrites.  Returns 0, -1
+ * without memory, or the index + 2 of a string that follows a value with
+ * no separator: libjq 1.6 rejects that but leaks the string, so the
+ * parser is never given one.  A long string with escapes is cut too, and
+ * decoded alone by libjq when put back.  A number where a key belongs is left
+ * for libjq to reject.
+ */
+static long
 find_cuts(const char *text, size_t len, struct cuts *c)
 {
-	size_t i = 0, end;
-	int integer, plain;
+	size_t i = 0, end, depth = 0;
+	int integer, plain, after_value = 0;
 
 	c->no_long = memchr(text, '\0', len) != NULL ||
 		     memmem(text, len, "\\u0000", 6) != NULL;
@@ -169,31 +211,109 @@ find_cuts(const char *text, size_t len, struct cuts *c)
 
 		if (ch == '"') {
 			end = literal_end(text, len, i, &plain);
-			if (plain && !c->no_long && end - i >= LONG_STRING &&
+			if (after_value && depth > 0 && end <= len)
+				return (long)i + 2;
+			after_value = !is_key(text, len, end);
+			if (!c->no_long && end - i >= LONG_STRING &&
 			    end < len && !is_key(text, len, end) &&
-			    cuts_add(c, i, end - i, CUT_LONG) == -1)
+			    cuts_add(c, i, end - i,
+				plain ? CUT_LONG : CUT_LONG_ESCAPED) == -1)
 				return -1;
 			i = end;
 		} else if (ch == '-' || (ch >= '0' && ch <= '9')) {
 			end = number_end(text, len, i, &integer);
 			if (integer && literal_is_big(text + i, end - i) &&
+			    !is_key(text, len, end) &&
 			    cuts_add(c, i, end - i, CUT_BIG) == -1)
 				return -1;
+			after_value = 1;
 			i = end;
 		} else {
+			if (ch == '{' || ch == '[')
+				depth++;
+			else if ((ch == '}' || ch == ']') && depth > 0)
+				depth--;
+			if (ch == '{' || ch == '[' || ch == ',' || ch == ':')
+				after_value = 0;
+			else if (ch != ' ' && ch != '\t' && ch != '\n' &&
+				 ch != '\r')
+				after_value = 1; /* ] } true false null */
 			i++;
 		}
 	}
 	return 0;
 }
 
+/*
+ * Returns the error libjq gives TEXT, which has a string at TEXT[AT]
+ * after a value inside an array or object.  That is an error in the text
+ * before, if it has one; else a missing separator, named at the line and
+ * the column where the string ends.
+ */
+static jv
+no_separator(const char *text, size_t len, size_t at)
+{
+	char *head = malloc(at + 1);
+	jv before, msg;
+	const char *m, *end;
+	size_t i, line = 1, line_start = 0, stop;
+	int plain;
+
+	if (head == NULL)
+		return jv_invalid_with_msg(jv_string("out of memory"));
+	/* The text before the string, and a space that ends a literal such
+	 * as "tru" there as the quote does. */
+	memcpy(head, text, at);
+	head[at] = ' ';
+	before = jv_parse_sized(head, (int)at + 1);
+	free(head);
+
+	msg = jv_is_valid(before) ? jv_null() : jv_invalid_get_msg(before);
+	if (jv_is_valid(before))
+		jv_free(before);
+	m = jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : NULL;
+	if (m != NULL && strncmp(m, "Unfinished JSON term", 20) != 0) {
+		end = strstr(m, " (while parsing '");
+		before = jv_invalid_with_msg(
+		    jv_string_fmt("%.*s (while parsing '%.*s')",
+			(int)(end != NULL ? (size_t)(end - m) : strlen(m)), m,
+			(int)len, text));
+		jv_free(msg);
+		return before;
+	}
+	jv_free(msg);
+	/* A string that libjq cannot decode fails there, as it ends. */
+	stop = literal_end(text, len, at, &plain);
+	before = jv_parse_sized(text + at, (int)(stop - at));
+	msg = jv_is_valid(before)
+		  ? jv_string("Expected separator between values")
+		  : jv_invalid_get_msg(before);
+	if (jv_is_valid(before))
+		jv_free(before);
+	m = jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "";
+	end = strstr(m, " at line ");
+	for (i = 0; i < at; i++)
+		if (text[i] == '\n') {
+			line++;
+			line_start = i + 1;
+		}
+	before = jv_invalid_with_msg(
+	    jv_string_fmt("%.*s at line %zu, column %zu (while parsing '%.*s')",
+		(int)(end != NULL ? (size_t)(end - m) : strlen(m)), m, line,
+		stop - line_start, (int)len, text));
+	jv_free(msg);
+	return before;
+}
+
 /* Copies TEXT with its cuts rewritten into a new buffer of *OUTLEN
- * bytes, or returns NULL. */
+ * bytes, or returns NULL.  A big integer loses its leading zeros. */
 static char *
 apply_cuts(const char *text, size_t len, const struct cuts *c, size_t *outlen)
 {
 	char *out = malloc(len + c->n * 32), *p = out;
-	size_t from = 0, k;
+	const char *digits;
+	size_t from = 0, k, n, zeros;
+	int minus;
 
 	if (out == NULL)
 		return NULL;
@@ -202,11 +322,16 @@ apply_cuts(const char *text, size_t len, const struct cuts *c, size_t *outlen)
 
 		memcpy(p, text + from, cut->at - from);
 		p += cut->at - from;
-		if (cut->kind == CUT_BIG)
-			p += sprintf(p, "\"" BIGNUM_MARK "%.*s\"",
-			    (int)cut->len, text + cut->at);
-		else
+		if (cut->kind == CUT_BIG) {
+			minus = text[cut->at] == '-';
+			digits = text + cut->at + minus;
+			n = cut->len - minus;
+			zeros = leading_zeros(digits, n);
+			p += sprintf(p, "\"" BIGNUM_MARK "%s%.*s\"",
+			    minus ? "-" : "", (int)(n - zeros), digits + zeros);
+		} else {
 			p += sprintf(p, "\"" LONG_MARK "%zu\"", k);
+		}
 		from = cut->at + cut->len;
 	}
 	memcpy(p, text + from, len - from);
@@ -215,14 +340,44 @@ apply_cuts(const char *text, size_t len, const struct cuts *c, size_t *outlen)
 	return out;
 }
 
-/* Puts the long strings that apply_cuts took out of TEXT back into V;
- * *LEFT counts those still to find.  A member is set again only when it
- * contained one, because each jv_object_set hashes its key. */
+/* The state of put_back. */
+struct restore {
+	const char *text;
+	const struct cuts *c;
+	size_t left; /* long strings still to find */
+	jv error;    /* why a string with escapes did not decode */
+	int failed;
+};
+
+/* Returns the value of the long string literal CUT of TEXT. */
 static jv
-put_back(jv v, const char *text, const struct cuts *c, size_t *left)
+long_string(struct restore *r, const struct cut *cut)
+{
+	jv v;
+
+	if (cut->kind == CUT_LONG)
+		return jv_string_sized(
+		    r->text + cut->at + 1, (int)cut->len - 2);
+	v = jv_parse_sized(r->text + cut->at, (int)cut->len);
+	if (jv_is_valid(v))
+		return v;
+	if (r->failed) {
+		jv_free(v);
+	} else {
+		r->failed = 1;
+		r->error = v;
+	}
+	return jv_null();
+}
+
+/* Puts the long strings that apply_cuts took out back into V.  A member
+ * is set again only when it contained one, because each jv_object_set
+ * hashes its key. */
+static jv
+put_back(jv v, struct restore *r)
 {
 	const char *s;
-	size_t k, before;
+	size_t before;
 	int i, n;
 	jv item;
 
@@ -232,18 +387,16 @@ put_back(jv v, const char *text, const struct cuts *c, size_t *left)
 		if (s[0] != '\0' || jv_string_length_bytes(jv_copy(v)) < 3 ||
 		    s[1] != 'L')
 			return v;
-		k = strtoul(s + 2, NULL, 10);
+		item = long_string(r, &r->c->v[strtoul(s + 2, NULL, 10)]);
 		jv_free(v);
-		(*left)--;
-		return jv_string_sized(
-		    text + c->v[k].at + 1, (int)c->v[k].len - 2);
+		r->left--;
+		return item;
 	case JV_KIND_ARRAY:
 		n = jv_array_length(jv_copy(v));
-		for (i = 0; i<n && * left> 0; i++) {
-			before = *left;
-			item = put_back(
-			    jv_array_get(jv_copy(v), i), text, c, left);
-			if (*left == before)
+		for (i = 0; i < n && r->left > 0; i++) {
+			before = r->left;
+			item = put_back(jv_array_get(jv_copy(v), i), r);
+			if (r->left == before)
 				jv_free(item);
 			else
 				v = jv_array_set(v, i, item);
@@ -251,12 +404,11 @@ put_back(jv v, const char *text, const struct cuts *c, size_t *left)
 		return v;
 	case JV_KIND_OBJECT:
 		for (i = jv_object_iter(v);
-		     jv_object_iter_valid(v, i) && *left > 0;
+		     jv_object_iter_valid(v, i) && r->left > 0;
 		     i = jv_object_iter_next(v, i)) {
-			before = *left;
-			item =
-			    put_back(jv_object_iter_value(v, i), text, c, left);
-			if (*left == before)
+			before = r->left;
+			item = put_back(jv_object_iter_value(v, i), r);
+			if (r->left == before)
 				jv_free(item);
 			else
 				v = jv_object_set(
@@ -268,37 +420,108 @@ put_back(jv v, const char *text, const struct cuts *c, size_t *left)
 	}
 }
 
-/* Parses one JSON text.  Invalid text gives jv_invalid_with_msg. */
+/* Returns whether V (borrowed) is a string of a NUL and digits, the form
+ * of a marked big integer. */
+static int
+looks_marked(jv v)
+{
+	const char *s = jv_string_value(v);
+	int n = jv_string_length_bytes(jv_copy(v)), i;
+
+	if (n < 2 || s[0] != '\0')
+		return 0;
+	for (i = 1; i < n; i++)
+		if (!(s[i] == '-' || (s[i] >= '0' && s[i] <= '9')))
+			return 0;
+	return 1;
+}
+
+/* Counts the strings of V (borrowed) that have the form of a marked big
+ * integer.  A key of that form counts SIZE_MAX / 2, more than any number
+ * of markers, because json_parse never makes a key one. */
+static size_t
+count_marked(jv v)
+{
+	size_t n = 0;
+	int i, len;
+
+	switch (jv_get_kind(v)) {
+	case JV_KIND_STRING:
+		return looks_marked(v);
+	case JV_KIND_ARRAY:
+		len = jv_array_length(jv_copy(v));
+		for (i = 0; i < len; i++) {
+			jv item = jv_array_get(jv_copy(v), i);
+
+			n += count_marked(item);
+			jv_free(item);
+		}
+		return n;
+	case JV_KIND_OBJECT:
+		jv_object_foreach(v, key, item)
+		{
+			n += looks_marked(key) ? SIZE_MAX / 2 : 0;
+			n += count_marked(item);
+			jv_free(key);
+			jv_free(item);
+		}
+		return n;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Parses one JSON text.  Invalid text gives jv_invalid_with_msg.  So does
+ * a text with a string of U+0000 and digits, because the programs would
+ * take it for a big integer: output would write it as a bare number, or
+ * as invalid JSON where it is a key.
+ */
 jv
 json_parse(const char *text, size_t len)
 {
 	struct cuts c = {0};
+	struct restore r = {.text = text, .c = &c};
 	char *copy;
-	size_t copylen, left;
+	size_t copylen;
 	jv value;
+	long found = find_cuts(text, len, &c);
 
-	if (find_cuts(text, len, &c) == -1) {
+	if (found != 0) {
 		free(c.v);
-		return jv_invalid_with_msg(jv_string("out of memory"));
+		if (found == -1)
+			return jv_invalid_with_msg(jv_string("out of memory"));
+		return no_separator(text, len, (size_t)found - 2);
 	}
-	if (c.n == 0)
-		return jv_parse_sized(text, (int)len);
-	copy = apply_cuts(text, len, &c, &copylen);
-	if (copy == NULL) {
-		free(c.v);
-		return jv_invalid_with_msg(jv_string("out of memory"));
+	if (c.n == 0) {
+		value = jv_parse_sized(text, (int)len);
+	} else {
+		copy = apply_cuts(text, len, &c, &copylen);
+		if (copy == NULL) {
+			free(c.v);
+			return jv_invalid_with_msg(jv_string("out of memory"));
+		}
+		value = jv_parse_sized(copy, (int)copylen);
+		free(copy);
+		r.left = c.nlong;
+		if (jv_is_valid(value) && r.left > 0)
+			value = put_back(value, &r);
+		if (r.failed) {
+			jv_free(value);
+			value = r.error;
+		}
+		if (!jv_is_valid(value) && len <= REPARSE_MAX) {
+			/* The same error, at its place in TEXT. */
+			jv_free(value);
+			value = jv_parse_sized(text, (int)len);
+		}
 	}
-	value = jv_parse_sized(copy, (int)copylen);
-	free(copy);
-	if (!jv_is_valid(value)) {
-		/* The same error, at its place in TEXT. */
+	if (jv_is_valid(value) && c.no_long && count_marked(value) > c.nbig) {
 		jv_free(value);
-		free(c.v);
-		return jv_parse_sized(text, (int)len);
+		value = jv_invalid_with_msg(jv_string(
+		    "a string of U+0000 and digits, the form whook gives "
+		    "integers beyond 2^53"));
 	}
-	left = c.nlong;
-	if (jv_is_valid(value) && left > 0)
-		value = put_back(value, text, &c, &left);
 	free(c.v);
 	return value;
 }
@@ -396,7 +619,7 @@ json_dump(jv value)
 /* A top-level member of a JSON object text: the key's and the value's
  * bytes. */
 struct member {
-	const char *key; /* without quotes; NULL when it holds an escape */
+	const char *key; /* without quotes */
 	size_t keylen;
 	const char *text; /* from the key's opening quote to the value's end */
 	size_t textlen;
@@ -458,13 +681,18 @@ value_end(const char *s, size_t len, size_t i)
 	return depth == 0 ? i : 0;
 }
 
-/* Finds the members of the object TEXT; returns their number, or -1 when
- * TEXT is not an object of at most MAX members. */
+/*
+ * Finds the members of the object TEXT; returns their number, or -1 when
+ * TEXT is not an object of at most MAX members whose keys are plain,
+ * valid UTF-8 and each given once.  libjq keeps the last of two equal
+ * keys, and an escape or a bad byte can make two keys equal that differ
+ * as text, so the text of such a member may not be the value that won.
+ */
 static int
 top_members(const char *s, size_t len, struct member *m, int max)
 {
 	size_t i = skip_blanks(s, len, 0), key, end;
-	int n = 0, escaped;
+	int n = 0, k, escaped;
 
 	if (i >= len || s[i] != '{')
 		return -1;
@@ -476,8 +704,14 @@ top_members(const char *s, size_t len, struct member *m, int max)
 		i = string_end(s, len, i, &escaped);
 		if (i == 0)
 			return -1;
-		m[n].key = escaped ? NULL : s + key + 1;
+		if (escaped || !utf8_valid(s + key + 1, i - key - 2))
+			return -1;
+		m[n].key = s + key + 1;
 		m[n].keylen = i - key - 2;
+		for (k = 0; k < n; k++)
+			if (m[k].keylen == m[n].keylen &&
+			    memcmp(m[k].key, m[n].key, m[n].keylen) == 0)
+				return -1;
 		i = skip_blanks(s, len, i);
 		if (i >= len || s[i] != ':')
 			return -1;
@@ -503,8 +737,7 @@ find_member(const struct member *m, int n, jv key)
 	int i;
 
 	for (i = 0; i < n; i++)
-		if (m[i].key != NULL && m[i].keylen == klen &&
-		    memcmp(m[i].key, k, klen) == 0)
+		if (m[i].keylen == klen && memcmp(m[i].key, k, klen) == 0)
 			return &m[i];
 	return NULL;
 }
