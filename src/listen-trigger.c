@@ -35,6 +35,7 @@ struct form {
 	char *data;
 	size_t len, cap;
 	int failed;
+	int nul; /* a field's value contains a NUL byte */
 };
 
 static int
@@ -273,6 +274,9 @@ form_flush(struct form *f)
 		v = jv_object_set(
 		    v, jv_string("data"), base64(f->data, f->len));
 	} else {
+		/* A NUL and digits would read as a marked big integer. */
+		if (f->len > 0 && memchr(f->data, '\0', f->len) != NULL)
+			f->nul = 1;
 		v = jv_string_sized(f->data ? f->data : "", (int)f->len);
 	}
 	f->fields = object_add(f->fields, f->key, v);
@@ -381,9 +385,12 @@ body_form(
 	ok = MHD_destroy_post_processor(pp) == MHD_YES && ok && !f.failed;
 	form_flush(&f);
 	free(f.data);
-	if (!ok) {
+	if (!ok || f.nul) {
 		jv_free(f.fields);
-		return jv_invalid_with_msg(jv_string("invalid form body"));
+		return jv_invalid_with_msg(jv_string(
+		    f.nul && ok ? "invalid form body: a field value contains "
+				  "a NUL byte"
+				: "invalid form body"));
 	}
 	return f.fields;
 }
@@ -420,6 +427,15 @@ body_json(const char *body, size_t len)
 	return v;
 }
 
+/* Returns whether a body of LEN bytes at S can be carried as a string:
+ * valid UTF-8 without NUL, which with digits after it would read as a
+ * marked big integer.  Other bodies go as raw_base64. */
+static int
+raw_as_text(const char *s, size_t len)
+{
+	return memchr(s, '\0', len) == NULL && utf8_valid(s, len);
+}
+
 static jv
 body_value(struct MHD_Connection *conn, const struct trigger_request *rq)
 {
@@ -434,7 +450,7 @@ body_value(struct MHD_Connection *conn, const struct trigger_request *rq)
 		return body_form(conn, rq->body, rq->len,
 		    body_kind(ctype) == BODY_URLENCODED);
 	case BODY_TEXT:
-		if (rq->len > 0 && utf8_valid(rq->body, rq->len))
+		if (rq->len > 0 && raw_as_text(rq->body, rq->len))
 			return jv_string_sized(rq->body, (int)rq->len);
 		return jv_null();
 	default:
@@ -650,7 +666,7 @@ trigger_build(struct MHD_Connection *conn, const struct trigger_request *rq)
 	t = jv_object_set(t, jv_string("query"), query);
 	t = jv_object_set(t, jv_string("headers"), headers);
 	t = jv_object_set(t, jv_string("body"), body);
-	if (utf8_valid(rq->body, rq->len))
+	if (raw_as_text(rq->body, rq->len))
 		t = jv_object_set(t, jv_string("raw"),
 		    jv_string_sized(rq->body, (int)rq->len));
 	else

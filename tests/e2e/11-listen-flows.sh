@@ -177,6 +177,27 @@ log=$(cat "$TMP/quiet.log")
 check_nomatch "quiet no request line" "$log" " POST /echo 200 "
 check_match "quiet keeps the error" "$log" ": invalid JSON body: "
 
+# A NUL and digits is how the programs carry a big integer, so no body
+# may give such a string.  A body with a NUL byte goes as raw_base64, and
+# a form field with one is invalid, as is such a JSON string.
+start nul
+printf 'a\000123' >nul.bin
+check_eq "NUL body 200" "$(http_status -H 'Content-Type: text/plain' \
+    --data-binary @nul.bin "$URL/x")" 200
+check_eq "NUL form field 400" "$(http_status -d 'a=%00123' "$URL/x")" 400
+check_eq "NUL and digits JSON 400" "$(post /x '{"s": "\u0000123"}')" 400
+check_eq "NUL inside JSON string 200" "$(post /x '{"s": "a\u0000b"}')" 200
+stop
+check_eq "NUL body as raw_base64" \
+    "$(head -n 1 "$TMP/nul.ndjson" | jq -c '.["$trigger"] |
+	[has("raw"), (.raw_base64 | @base64d | length), .body]')" \
+    '[false,5,null]'
+check_eq "NUL inside JSON string kept" \
+    "$(tail -n 1 "$TMP/nul.ndjson" | jq -c '.["$trigger"].body.s')" \
+    '"a\u0000b"'
+check_match "NUL form field reason" "$(cat "$TMP/nul.log")" \
+    "a field value contains a NUL byte"
+
 # --respond.
 start respond --flows flows --respond last
 check_eq "respond last 200" "$(post /last '{"n": 7}')" 200
