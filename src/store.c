@@ -18,6 +18,8 @@
  * EX_SOFTWARE.  The reason is sqlite3_errmsg's text.
  */
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +302,11 @@ bind_value(sqlite3_stmt *st, int i, jv v)
 		return sqlite3_bind_int64(st, i, n);
 	switch (jv_get_kind(v)) {
 	case JV_KIND_NUMBER:
+		/* jq 1.6 reads 1e400 as infinity and writes it as the largest
+		 * double, the value that a pipeline's next step stores. */
+		if (isinf(jv_number_value(v)))
+			return sqlite3_bind_double(
+			    st, i, jv_number_value(v) > 0 ? DBL_MAX : -DBL_MAX);
 		return sqlite3_bind_double(st, i, jv_number_value(v));
 	case JV_KIND_STRING:
 		digits = json_bignum_digits(v);

@@ -37,6 +37,7 @@ cat >cases <<'EOF2'
 01JFX5RSM3YQ8T0B2C4D6E8G03 right {"id":"p3","amount":-5}
 01JFX5RSM3YQ8T0B2C4D6E8G04 right {"id":"p1","amount":30}
 01JFX5RSM3YQ8T0B2C4D6E8G05 right {"id":"p5","amount":50}
+01JFX5RSM3YQ8T0B2C4D6E8G06 right {"id":"p6","amount":1e400}
 EOF2
 while read -r id which body; do
 	value=$secret
@@ -78,12 +79,48 @@ for outcomes in 1 0; do
 	    "$(cat run$outcomes.err)" "$(cat sh$outcomes.err)"
 done
 unset WHOOK_OUTCOMES
-check_eq "pipeline outcome lines" "$(wc -l <sh1.out | tr -d ' ')" 5
+check_eq "pipeline outcome lines" "$(wc -l <sh1.out | tr -d ' ')" 6
 check_eq "pipeline statuses" "$(statuses sh1.out | tr '\n' ' ')" \
-    "01JFX5RSM3YQ8T0B2C4D6E8G01 200 01JFX5RSM3YQ8T0B2C4D6E8G02 403 01JFX5RSM3YQ8T0B2C4D6E8G03 403 01JFX5RSM3YQ8T0B2C4D6E8G04 409 01JFX5RSM3YQ8T0B2C4D6E8G05 200 "
+    "01JFX5RSM3YQ8T0B2C4D6E8G01 200 01JFX5RSM3YQ8T0B2C4D6E8G02 403 01JFX5RSM3YQ8T0B2C4D6E8G03 403 01JFX5RSM3YQ8T0B2C4D6E8G04 409 01JFX5RSM3YQ8T0B2C4D6E8G05 200 01JFX5RSM3YQ8T0B2C4D6E8G06 422 "
 check_eq "pipeline rows" "$(rows "$TMP/sh1.db" | tr '\n' ' ')" \
     "p1|10|integer p5|50|integer 2 "
 check_eq "plain filter passes two" "$(wc -l <sh0.out | tr -d ' ')" 2
+
+# 1e400 is infinity to jq 1.6, which writes it as the largest double: the
+# row contains that double whether the value crossed a pipe or not.
+cat >flows/real <<'EOF2'
+#!/usr/bin/env whook-run
+whook-map '{"v": "{{$trigger.body.v}}"}' |
+whook-insert --db "${WHOOK_DB}" --table r --create
+EOF2
+chmod +x flows/real
+printf '%s\n' '{"$trigger":{"id":"r1","body":{"v":1.5}}}' \
+    '{"$trigger":{"id":"r2","body":{"v":1e400}}}' >real.ndjson
+WHOOK_DB=$TMP/real-run.db ./flows/real <real.ndjson >/dev/null
+whook-map '{"v": "{{$trigger.body.v}}"}' <real.ndjson |
+    WHOOK_DB=$TMP/real-sh.db whook-insert --db "$TMP/real-sh.db" --table r \
+    --create >/dev/null
+check_eq "infinity stored as the largest double" \
+    "$(sql "$TMP/real-run.db" 'SELECT v FROM r ORDER BY v')" \
+    "$(printf '1.5\n1.79769313486232e+308')"
+check_eq "infinity same in both forms" \
+    "$(sql "$TMP/real-run.db" 'SELECT v FROM r ORDER BY v')" \
+    "$(sql "$TMP/real-sh.db" 'SELECT v FROM r ORDER BY v')"
+
+# A key given twice: libjq keeps the last, and so must the output, so
+# that what a step checked is what the next one gets.
+jq -c '.["$trigger"]' envelopes.ndjson | head -n 1 | jq -c --arg s "$secret" \
+    '{"wrong": (.headers["x-webhook-secret"] = "wrong" | .body.amount = 99),
+      "right": .}' |
+    sed 's/^{"wrong":\(.*\),"right":\(.*\)}$/{"$trigger":\1,"$trigger":\2}/' \
+    >twice.ndjson
+WHOOK_DB=$TMP/twice-sh.db pipeline <twice.ndjson >twice-sh.out 2>/dev/null
+WHOOK_DB=$TMP/twice-run.db ./flows/pay <twice.ndjson >twice-run.out 2>/dev/null
+check_eq "key twice, last kept" \
+    "$(jq -c '.["$trigger"].body.amount' twice-sh.out)" 10
+check "key twice, same output" cmp -s twice-sh.out twice-run.out
+check_eq "key twice, same rows" "$(rows "$TMP/twice-run.db")" \
+    "$(rows "$TMP/twice-sh.db")"
 
 # whook-listen --persistent: each envelope's request, in order, with its
 # id through --accept-id; the response statuses and rows must match.
