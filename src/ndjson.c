@@ -28,7 +28,9 @@ struct reader {
 	int fd;
 	char *buf;
 	size_t start, len, cap;
+	size_t scanned; /* bytes after start known to hold no newline */
 	int eof;
+	int skipped; /* the line reader_line gave was over LINE_LIMIT */
 	unsigned long lineno;
 };
 
@@ -82,33 +84,41 @@ reader_fill(struct reader *r)
 	return 0;
 }
 
-/* Returns 1 and the next line (newline removed, NUL added), 0 at end of
- * input, or -1 on a read error.  A line over LINE_LIMIT is skipped. */
+/*
+ * Returns 1 and the next line (newline removed, NUL added), 0 at end of
+ * input, or -1 on a read error.  A line over LINE_LIMIT is skipped: it
+ * comes back empty with r->skipped set.  The search for the newline goes
+ * on from where the last read left it, so a long line costs one pass.
+ */
 static int
 reader_line(struct reader *r, char **line, size_t *n)
 {
 	char *nl;
 	size_t skipped = 0;
 
+	r->skipped = 0;
 	for (;;) {
-		nl = memchr(r->buf + r->start, '\n', r->len - r->start);
-		if (nl != NULL || (r->eof && r->len > r->start))
+		nl = memchr(r->buf + r->start + r->scanned, '\n',
+		    r->len - r->start - r->scanned);
+		if (nl != NULL || (r->eof && (r->len > r->start || skipped)))
 			break;
 		if (r->eof)
 			return 0;
+		r->scanned = r->len - r->start;
 		if (r->len - r->start > LINE_LIMIT) {
 			skipped = 1;
 			r->start = r->len;
+			r->scanned = 0;
 		}
 		if (reader_fill(r) == -1)
 			return -1;
 	}
+	r->scanned = 0;
 	if (nl == NULL)
 		nl = r->buf + r->len;
 	r->lineno++;
 	if (skipped) {
-		msg_error("stdin:%lu: line longer than %lu bytes, skipped",
-		    r->lineno, LINE_LIMIT);
+		r->skipped = 1;
 		r->start = nl - r->buf + (nl < r->buf + r->len);
 		*n = 0;
 		*line = r->buf + r->start;
@@ -394,6 +404,12 @@ ndjson_run(struct stage *st, int infd, FILE *out)
 		return EX_OSERR;
 	}
 	while ((got = reader_line(&r, &line, &n)) == 1) {
+		if (r.skipped) {
+			msg_error("stdin:%lu: line longer than %lu bytes, "
+				  "skipped",
+			    r.lineno, LINE_LIMIT);
+			status = max_status(status, EX_DATAERR);
+		}
 		if (!is_blank(line, n))
 			status = max_status(
 			    status, process_line(&b, line, n, r.lineno));
