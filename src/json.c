@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -52,31 +53,54 @@ literal_is_big(const char *s, size_t n)
 	return memcmp(s, limit, n) > 0;
 }
 
-/* Returns the index after the number-like token at TEXT[I], and whether
- * it is an integer literal: an optional '-' and one or more digits.
- * Anything else, such as "1-2", is left for libjq to reject. */
+/* Returns the index after the token that starts at TEXT[I]: libjq reads
+ * a number or a literal such as true as a run of these bytes. */
 static size_t
-number_end(const char *text, size_t len, size_t i, int *integer)
+token_end(const char *text, size_t len, size_t i)
 {
-	size_t start = i, digits = 0;
-
-	*integer = 1;
 	for (; i < len; i++) {
 		char c = text[i];
 
-		if (c >= '0' && c <= '9')
-			digits++;
-		else if (c == '-' && i == start)
-			;
-		else if (c == '.' || c == 'e' || c == 'E' || c == '+' ||
-			 c == '-')
-			*integer = 0;
-		else
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+			(c >= 'A' && c <= 'Z') || c == '.' || c == '+' ||
+			c == '-'))
 			break;
 	}
-	if (digits == 0)
-		*integer = 0;
 	return i;
+}
+
+/* Returns whether the token S of N bytes is an integer literal: an
+ * optional '-' and digits.  Anything else, such as "1-2", is left for
+ * libjq to accept or reject. */
+static int
+is_integer(const char *s, size_t n)
+{
+	size_t i = n > 0 && s[0] == '-';
+
+	if (i == n)
+		return 0;
+	for (; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* Returns whether the token S of N bytes is one of the words for NaN
+ * and infinity that libjq 1.6 reads as numbers, though JSON has none. */
+static int
+is_non_finite(const char *s, size_t n)
+{
+	static const char *const words[] = {"nan", "inf", "infinity"};
+	size_t k;
+
+	if (n > 0 && (s[0] == '-' || s[0] == '+')) {
+		s++;
+		n--;
+	}
+	for (k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+		if (n == strlen(words[k]) && strncasecmp(s, words[k], n) == 0)
+			return 1;
+	return 0;
 }
 
 /*
@@ -91,11 +115,6 @@ number_end(const char *text, size_t len, size_t i, int *integer)
 #define LONG_STRING 128
 #define LONG_MARK "\\u0000L"
 #define LONG_MARK_LEN 7
-/* An invalid text up to this size is parsed again as it came, for an
- * error message that names its own line and column.  A larger one keeps
- * the message of the copy, because libjq 1.6 can leak values of an
- * invalid text, and a second parse would leak them again. */
-#define REPARSE_MAX (64 * 1024)
 enum cut_kind { CUT_BIG, CUT_LONG, CUT_LONG_ESCAPED };
 struct cut {
 	size_t at, len; /* the literal's bytes, quotes included */
@@ -104,7 +123,8 @@ struct cut {
 struct cuts {
 	struct cut *v;
 	size_t n, cap, nlong, nbig;
-	int no_long; /* the text contains a NUL, raw or escaped */
+	int no_long;	   /* the text contains a NUL, raw or escaped */
+	size_t non_finite; /* index + 1 of a nan or inf literal, or 0 */
 };
 
 static int
@@ -220,9 +240,19 @@ find_cuts(const char *text, size_t len, struct cuts *c)
 				plain ? CUT_LONG : CUT_LONG_ESCAPED) == -1)
 				return -1;
 			i = end;
-		} else if (ch == '-' || (ch >= '0' && ch <= '9')) {
-			end = number_end(text, len, i, &integer);
-			if (integer && literal_is_big(text + i, end - i) &&
+		} else if (ch == '-' || (ch >= '0' && ch <= '9') ||
+			   (ch >= 'a' && ch <= 'z') ||
+			   (ch >= 'A' && ch <= 'Z')) {
+			end = token_end(text, len, i);
+			if (is_non_finite(text + i, end - i)) {
+				c->non_finite = i + 1;
+				return 0;
+			}
+			integer = is_integer(text + i, end - i);
+			/* After a value libjq must see the number, which it
+			 * rejects, and not a string, which it would leak. */
+			if (integer && !after_value &&
+			    literal_is_big(text + i, end - i) &&
 			    !is_key(text, len, end) &&
 			    cuts_add(c, i, end - i, CUT_BIG) == -1)
 				return -1;
@@ -237,7 +267,7 @@ find_cuts(const char *text, size_t len, struct cuts *c)
 				after_value = 0;
 			else if (ch != ' ' && ch != '\t' && ch != '\n' &&
 				 ch != '\r')
-				after_value = 1; /* ] } true false null */
+				after_value = 1; /* ] } */
 			i++;
 		}
 	}
@@ -274,10 +304,8 @@ no_separator(const char *text, size_t len, size_t at)
 	m = jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : NULL;
 	if (m != NULL && strncmp(m, "Unfinished JSON term", 20) != 0) {
 		end = strstr(m, " (while parsing '");
-		before = jv_invalid_with_msg(
-		    jv_string_fmt("%.*s (while parsing '%.*s')",
-			(int)(end != NULL ? (size_t)(end - m) : strlen(m)), m,
-			(int)len, text));
+		before = jv_invalid_with_msg(jv_string_fmt("%.*s",
+		    (int)(end != NULL ? (size_t)(end - m) : strlen(m)), m));
 		jv_free(msg);
 		return before;
 	}
@@ -292,17 +320,53 @@ no_separator(const char *text, size_t len, size_t at)
 		jv_free(before);
 	m = jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "";
 	end = strstr(m, " at line ");
+	for (i = 0; i + 1 < stop; i++)
+		if (text[i] == '\n') {
+			line++;
+			line_start = i + 1;
+		}
+	before =
+	    jv_invalid_with_msg(jv_string_fmt("%.*s at line %zu, column %zu",
+		(int)(end != NULL ? (size_t)(end - m) : strlen(m)), m, line,
+		stop - line_start));
+	jv_free(msg);
+	return before;
+}
+
+/* Returns the error for the nan or inf literal at TEXT[AT]: an error in
+ * the text before it if there is one, as libjq would find it first. */
+static jv
+non_finite(const char *text, size_t len, size_t at)
+{
+	char *head = malloc(at + 1);
+	size_t i, line = 1, line_start = 0, stop = token_end(text, len, at);
+	jv before;
+
+	if (head == NULL)
+		return jv_invalid_with_msg(jv_string("out of memory"));
+	memcpy(head, text, at);
+	head[at] = ' ';
+	before = jv_parse_sized(head, (int)at + 1);
+	free(head);
+	if (!jv_is_valid(before) && jv_invalid_has_msg(jv_copy(before))) {
+		jv msg = jv_invalid_get_msg(jv_copy(before));
+		int unfinished = strncmp(jv_string_value(msg),
+				     "Unfinished JSON term", 20) == 0;
+
+		jv_free(msg);
+		if (!unfinished)
+			return before;
+	}
+	jv_free(before);
 	for (i = 0; i < at; i++)
 		if (text[i] == '\n') {
 			line++;
 			line_start = i + 1;
 		}
-	before = jv_invalid_with_msg(
-	    jv_string_fmt("%.*s at line %zu, column %zu (while parsing '%.*s')",
-		(int)(end != NULL ? (size_t)(end - m) : strlen(m)), m, line,
-		stop - line_start, (int)len, text));
-	jv_free(msg);
-	return before;
+	return jv_invalid_with_msg(jv_string_fmt(
+	    "Invalid literal: JSON has no NaN or infinity at line %zu, "
+	    "column %zu",
+	    line, stop - line_start + 1));
 }
 
 /* Copies TEXT with its cuts rewritten into a new buffer of *OUTLEN
@@ -436,39 +500,70 @@ looks_marked(jv v)
 	return 1;
 }
 
-/* Counts the strings of V (borrowed) that have the form of a marked big
- * integer.  A key of that form counts SIZE_MAX / 2, more than any number
- * of markers, because json_parse never makes a key one. */
-static size_t
-count_marked(jv v)
+/* Returns whether V (borrowed), keys included, contains a string of the
+ * form of a marked big integer. */
+static int
+has_marked(jv v)
 {
-	size_t n = 0;
-	int i, len;
+	int found = 0, i, len;
+	jv item;
 
 	switch (jv_get_kind(v)) {
 	case JV_KIND_STRING:
 		return looks_marked(v);
 	case JV_KIND_ARRAY:
 		len = jv_array_length(jv_copy(v));
-		for (i = 0; i < len; i++) {
-			jv item = jv_array_get(jv_copy(v), i);
-
-			n += count_marked(item);
+		for (i = 0; i < len && !found; i++) {
+			item = jv_array_get(jv_copy(v), i);
+			found = has_marked(item);
 			jv_free(item);
 		}
-		return n;
+		return found;
 	case JV_KIND_OBJECT:
-		jv_object_foreach(v, key, item)
+		jv_object_foreach(v, key, value)
 		{
-			n += looks_marked(key) ? SIZE_MAX / 2 : 0;
-			n += count_marked(item);
+			found = found || looks_marked(key) || has_marked(value);
 			jv_free(key);
-			jv_free(item);
+			jv_free(value);
 		}
-		return n;
+		return found;
 	default:
 		return 0;
 	}
+}
+
+/* Returns whether TEXT, parsed as it is, contains such a string. */
+static int
+marked_in_text(const char *text, size_t len)
+{
+	jv v = jv_parse_sized(text, (int)len);
+	int found = jv_is_valid(v) && has_marked(v);
+
+	jv_free(v);
+	return found;
+}
+
+/* Drops what libjq 1.6 puts after an error: " (while parsing '...')" and
+ * the whole text, which may contain a secret header of an envelope.  V
+ * is consumed. */
+static jv
+without_input(jv v)
+{
+	const char *m, *cut;
+	jv msg;
+
+	if (jv_is_valid(v))
+		return v;
+	msg = jv_invalid_get_msg(v);
+	if (jv_get_kind(msg) != JV_KIND_STRING)
+		return jv_invalid_with_msg(msg);
+	m = jv_string_value(msg);
+	cut = strstr(m, " (while parsing '");
+	if (cut == NULL)
+		return jv_invalid_with_msg(msg);
+	v = jv_invalid_with_msg(jv_string_sized(m, (int)(cut - m)));
+	jv_free(msg);
+	return v;
 }
 
 /*
@@ -493,6 +588,10 @@ json_parse(const char *text, size_t len)
 			return jv_invalid_with_msg(jv_string("out of memory"));
 		return no_separator(text, len, (size_t)found - 2);
 	}
+	if (c.non_finite != 0) {
+		free(c.v);
+		return without_input(non_finite(text, len, c.non_finite - 1));
+	}
 	if (c.n == 0) {
 		value = jv_parse_sized(text, (int)len);
 	} else {
@@ -510,20 +609,24 @@ json_parse(const char *text, size_t len)
 			jv_free(value);
 			value = r.error;
 		}
-		if (!jv_is_valid(value) && len <= REPARSE_MAX) {
+		if (!jv_is_valid(value)) {
 			/* The same error, at its place in TEXT. */
 			jv_free(value);
 			value = jv_parse_sized(text, (int)len);
 		}
 	}
-	if (jv_is_valid(value) && c.no_long && count_marked(value) > c.nbig) {
+	/* With a NUL in the text, a string of a NUL and digits may come from
+	 * it: TEXT parsed as it is shows whether one does.  A key given twice
+	 * can replace a marked integer, so counting markers is not enough. */
+	if (jv_is_valid(value) && c.no_long &&
+	    (c.n == 0 ? has_marked(value) : marked_in_text(text, len))) {
 		jv_free(value);
 		value = jv_invalid_with_msg(jv_string(
 		    "a string of U+0000 and digits, the form whook gives "
 		    "integers beyond 2^53"));
 	}
 	free(c.v);
-	return value;
+	return without_input(value);
 }
 
 int
