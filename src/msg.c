@@ -10,6 +10,7 @@
 #include "whook.h"
 
 int msg_verbose;
+int msg_quiet;
 /* The first name given is the process's.  A later msg_init names only its
  * own thread, so that the stages of an in-process flow, which rename their
  * thread as each runs, leave whook-listen's request threads alone. */
@@ -88,6 +89,8 @@ msg_info(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (msg_quiet)
+		return;
 	va_start(ap, fmt);
 	msg_print(6, fmt, ap);
 	va_end(ap);

@@ -85,7 +85,7 @@ usage(FILE *f)
 	    "(256)",
 	    "      --stop-timeout SECS   time SIGTERM waits for requests (10)",
 	    "  -a, --async               answer 202 once the flow started",
-	    "  -q, --quiet               no line on stderr for each request",
+	    "  -q, --quiet               write only warnings and errors",
 	    "  -r, --respond WHAT        body: status, last or output",
 	    "  -h, --help                print this help and exit",
 	    "      --version             print the version and exit",
@@ -280,6 +280,7 @@ option(struct listen_config *cfg, int c, const char **listen, const char **log)
 		break;
 	case 'q':
 		cfg->quiet = 1;
+		msg_quiet = 1;
 		break;
 	case OPT_PERSISTENT:
 		cfg->persistent = 1;

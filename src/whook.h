@@ -25,6 +25,7 @@ int msg_usage_error(void (*usage)(FILE *), const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void msg_version(void);
 extern int msg_verbose;
+extern int msg_quiet; /* msg_info writes nothing */
 
 /* secret.c: secrets come from "@FILE" or "env:NAME", never argv. */
 #define SECRET_MAX (64 * 1024)
