@@ -446,9 +446,14 @@ body_value(struct MHD_Connection *conn, const struct trigger_request *rq)
 	case BODY_JSON:
 		return body_json(rq->body, rq->len);
 	case BODY_URLENCODED:
+		/* libmicrohttpd's post processor would cut a value at a raw
+		 * NUL byte. */
+		if (memchr(rq->body, '\0', rq->len) != NULL)
+			return jv_invalid_with_msg(
+			    jv_string("invalid form body: a NUL byte"));
+		return body_form(conn, rq->body, rq->len, 1);
 	case BODY_MULTIPART:
-		return body_form(conn, rq->body, rq->len,
-		    body_kind(ctype) == BODY_URLENCODED);
+		return body_form(conn, rq->body, rq->len, 0);
 	case BODY_TEXT:
 		if (rq->len > 0 && raw_as_text(rq->body, rq->len))
 			return jv_string_sized(rq->body, (int)rq->len);

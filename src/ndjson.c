@@ -116,6 +116,9 @@ reader_line(struct reader *r, char **line, size_t *n)
 	r->scanned = 0;
 	if (nl == NULL)
 		nl = r->buf + r->len;
+	/* A read from a file can bring a whole long line at once. */
+	if ((size_t)(nl - (r->buf + r->start)) > LINE_LIMIT)
+		skipped = 1;
 	r->lineno++;
 	if (skipped) {
 		r->skipped = 1;

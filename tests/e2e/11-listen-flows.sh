@@ -168,13 +168,17 @@ check_nomatch "log has no header value" "$log" "tok-93f1a7"
 check_nomatch "log has no query" "$log" "page=2"
 check_match "log stop" "$log" "stopping on signal 15"
 
-# --quiet: no line for each request, the errors still.
-start quiet --flows flows --quiet
+# --quiet: only warnings and errors, no line for each request.
+start quiet --flows flows --quiet --accept-id
 check_eq "quiet 200" "$(post /echo)" 200
+check_eq "quiet accepted id 200" "$(http_status \
+    -H 'Whook-Envelope-Id: 01JFX5RSM3YQ8T0B2C4D6E8G01' -d x "$URL/echo")" 200
 check_eq "quiet invalid JSON 400" "$(post /echo '{"n":')" 400
 stop
 log=$(cat "$TMP/quiet.log")
 check_nomatch "quiet no request line" "$log" " POST /echo 200 "
+check_nomatch "quiet no note of the id" "$log" "id taken"
+check_nomatch "quiet no listening note" "$log" "listening on"
 check_match "quiet keeps the error" "$log" ": invalid JSON body: "
 
 # A NUL and digits is how the programs carry a big integer, so no body
@@ -185,6 +189,10 @@ printf 'a\000123' >nul.bin
 check_eq "NUL body 200" "$(http_status -H 'Content-Type: text/plain' \
     --data-binary @nul.bin "$URL/x")" 200
 check_eq "NUL form field 400" "$(http_status -d 'a=%00123' "$URL/x")" 400
+printf 'a=x&b=\00012' >nul.form
+check_eq "raw NUL in a form 400" "$(http_status --data-binary @nul.form \
+    -H 'Content-Type: application/x-www-form-urlencoded' "$URL/x")" 400
+check_eq "NaN in JSON 400" "$(post /x '{"amount": NaN}')" 400
 check_eq "NUL and digits JSON 400" "$(post /x '{"s": "\u0000123"}')" 400
 check_eq "NUL inside JSON string 200" "$(post /x '{"s": "a\u0000b"}')" 200
 stop
