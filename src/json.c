@@ -274,99 +274,100 @@ find_cuts(const char *text, size_t len, struct cuts *c)
 	return 0;
 }
 
+/* Returns the error libjq 1.6 finds in the text before TEXT[AT], or
+ * jv_null() when it finds none there.  A space ends the text, so that a
+ * literal such as "tru" just before AT is ended as the next byte ends
+ * it, and an open array is not an error. */
+static jv
+error_before(const char *text, size_t at)
+{
+	char *head = malloc(at + 1);
+	jv before, msg;
+	int unfinished;
+
+	if (head == NULL)
+		return jv_invalid_with_msg(jv_string("out of memory"));
+	memcpy(head, text, at);
+	head[at] = ' ';
+	before = jv_parse_sized(head, (int)at + 1);
+	free(head);
+	if (jv_is_valid(before) || !jv_invalid_has_msg(jv_copy(before))) {
+		jv_free(before);
+		return jv_null();
+	}
+	msg = jv_invalid_get_msg(jv_copy(before));
+	unfinished =
+	    strncmp(jv_string_value(msg), "Unfinished JSON term", 20) == 0;
+	jv_free(msg);
+	if (!unfinished)
+		return before;
+	jv_free(before);
+	return jv_null();
+}
+
+/* Returns an error of REASON, LEN bytes, placed as libjq places one:
+ * the line of TEXT[END - 1] and the column END reaches in it, plus
+ * SHIFT. */
+static jv
+error_at(
+    const char *text, size_t end, size_t shift, const char *reason, size_t len)
+{
+	size_t i, line = 1, line_start = 0;
+
+	for (i = 0; i < end; i++)
+		if (text[i] == '\n') {
+			line++;
+			line_start = i + 1;
+		}
+	return jv_invalid_with_msg(jv_string_fmt("%.*s at line %zu, column %zu",
+	    (int)len, reason, line, end - line_start + shift));
+}
+
 /*
  * Returns the error libjq gives TEXT, which has a string at TEXT[AT]
- * after a value inside an array or object.  That is an error in the text
- * before, if it has one; else a missing separator, named at the line and
- * the column where the string ends.
+ * after a value inside an array or object.  An error in the text before
+ * comes first.  Otherwise a string that libjq cannot decode fails as it
+ * ends, and a string that it can lacks a separator before it.
  */
 static jv
 no_separator(const char *text, size_t len, size_t at)
 {
-	char *head = malloc(at + 1);
-	jv before, msg;
-	const char *m, *end;
-	size_t i, line = 1, line_start = 0, stop;
+	jv err = error_before(text, at), msg;
+	const char *reason, *cut;
+	size_t stop;
 	int plain;
 
-	if (head == NULL)
-		return jv_invalid_with_msg(jv_string("out of memory"));
-	/* The text before the string, and a space that ends a literal such
-	 * as "tru" there as the quote does. */
-	memcpy(head, text, at);
-	head[at] = ' ';
-	before = jv_parse_sized(head, (int)at + 1);
-	free(head);
-
-	msg = jv_is_valid(before) ? jv_null() : jv_invalid_get_msg(before);
-	if (jv_is_valid(before))
-		jv_free(before);
-	m = jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : NULL;
-	if (m != NULL && strncmp(m, "Unfinished JSON term", 20) != 0) {
-		end = strstr(m, " (while parsing '");
-		before = jv_invalid_with_msg(jv_string_fmt("%.*s",
-		    (int)(end != NULL ? (size_t)(end - m) : strlen(m)), m));
-		jv_free(msg);
-		return before;
-	}
-	jv_free(msg);
-	/* A string that libjq cannot decode fails there, as it ends. */
+	if (jv_get_kind(err) != JV_KIND_NULL)
+		return err;
 	stop = literal_end(text, len, at, &plain);
-	before = jv_parse_sized(text + at, (int)(stop - at));
-	msg = jv_is_valid(before)
-		  ? jv_string("Expected separator between values")
-		  : jv_invalid_get_msg(before);
-	if (jv_is_valid(before))
-		jv_free(before);
-	m = jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "";
-	end = strstr(m, " at line ");
-	for (i = 0; i + 1 < stop; i++)
-		if (text[i] == '\n') {
-			line++;
-			line_start = i + 1;
-		}
-	before =
-	    jv_invalid_with_msg(jv_string_fmt("%.*s at line %zu, column %zu",
-		(int)(end != NULL ? (size_t)(end - m) : strlen(m)), m, line,
-		stop - line_start));
+	err = jv_parse_sized(text + at, (int)(stop - at));
+	if (jv_is_valid(err)) {
+		jv_free(err);
+		reason = "Expected separator between values";
+		return error_at(text, stop, 0, reason, strlen(reason));
+	}
+	msg = jv_invalid_get_msg(err);
+	reason = jv_string_value(msg);
+	cut = strstr(reason, " at line ");
+	err = error_at(text, stop, 0, reason,
+	    cut != NULL ? (size_t)(cut - reason) : strlen(reason));
 	jv_free(msg);
-	return before;
+	return err;
 }
 
-/* Returns the error for the nan or inf literal at TEXT[AT]: an error in
- * the text before it if there is one, as libjq would find it first. */
+/* Returns the error for the nan or inf literal at TEXT[AT], after any
+ * error in the text before it, which libjq would find first. */
 static jv
 non_finite(const char *text, size_t len, size_t at)
 {
-	char *head = malloc(at + 1);
-	size_t i, line = 1, line_start = 0, stop = token_end(text, len, at);
-	jv before;
+	static const char reason[] =
+	    "Invalid literal: JSON has no NaN or infinity";
+	jv err = error_before(text, at);
 
-	if (head == NULL)
-		return jv_invalid_with_msg(jv_string("out of memory"));
-	memcpy(head, text, at);
-	head[at] = ' ';
-	before = jv_parse_sized(head, (int)at + 1);
-	free(head);
-	if (!jv_is_valid(before) && jv_invalid_has_msg(jv_copy(before))) {
-		jv msg = jv_invalid_get_msg(jv_copy(before));
-		int unfinished = strncmp(jv_string_value(msg),
-				     "Unfinished JSON term", 20) == 0;
-
-		jv_free(msg);
-		if (!unfinished)
-			return before;
-	}
-	jv_free(before);
-	for (i = 0; i < at; i++)
-		if (text[i] == '\n') {
-			line++;
-			line_start = i + 1;
-		}
-	return jv_invalid_with_msg(jv_string_fmt(
-	    "Invalid literal: JSON has no NaN or infinity at line %zu, "
-	    "column %zu",
-	    line, stop - line_start + 1));
+	if (jv_get_kind(err) != JV_KIND_NULL)
+		return err;
+	return error_at(
+	    text, token_end(text, len, at), 1, reason, sizeof(reason) - 1);
 }
 
 /* Copies TEXT with its cuts rewritten into a new buffer of *OUTLEN
@@ -484,22 +485,6 @@ put_back(jv v, struct restore *r)
 	}
 }
 
-/* Returns whether V (borrowed) is a string of a NUL and digits, the form
- * of a marked big integer. */
-static int
-looks_marked(jv v)
-{
-	const char *s = jv_string_value(v);
-	int n = jv_string_length_bytes(jv_copy(v)), i;
-
-	if (n < 2 || s[0] != '\0')
-		return 0;
-	for (i = 1; i < n; i++)
-		if (!(s[i] == '-' || (s[i] >= '0' && s[i] <= '9')))
-			return 0;
-	return 1;
-}
-
 /* Returns whether V (borrowed), keys included, contains a string of the
  * form of a marked big integer. */
 static int
@@ -510,7 +495,7 @@ has_marked(jv v)
 
 	switch (jv_get_kind(v)) {
 	case JV_KIND_STRING:
-		return looks_marked(v);
+		return json_is_bignum(v);
 	case JV_KIND_ARRAY:
 		len = jv_array_length(jv_copy(v));
 		for (i = 0; i < len && !found; i++) {
@@ -522,7 +507,8 @@ has_marked(jv v)
 	case JV_KIND_OBJECT:
 		jv_object_foreach(v, key, value)
 		{
-			found = found || looks_marked(key) || has_marked(value);
+			found =
+			    found || json_is_bignum(key) || has_marked(value);
 			jv_free(key);
 			jv_free(value);
 		}
@@ -586,7 +572,8 @@ json_parse(const char *text, size_t len)
 		free(c.v);
 		if (found == -1)
 			return jv_invalid_with_msg(jv_string("out of memory"));
-		return no_separator(text, len, (size_t)found - 2);
+		return without_input(
+		    no_separator(text, len, (size_t)found - 2));
 	}
 	if (c.non_finite != 0) {
 		free(c.v);
