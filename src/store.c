@@ -302,9 +302,6 @@ bind_value(sqlite3_stmt *st, int i, jv v)
 		return sqlite3_bind_int64(st, i, n);
 	switch (jv_get_kind(v)) {
 	case JV_KIND_NUMBER:
-		/* jq 1.6 writes NaN as null. */
-		if (isnan(jv_number_value(v)))
-			return sqlite3_bind_null(st, i);
 		/* jq 1.6 reads 1e400 as infinity and writes it as the largest
 		 * double, the value that a pipeline's next step stores. */
 		if (isinf(jv_number_value(v)))
@@ -339,7 +336,7 @@ column_type(jv v)
 		return "INTEGER";
 	switch (jv_get_kind(v)) {
 	case JV_KIND_NUMBER:
-		return isnan(jv_number_value(v)) ? "ANY" : "REAL";
+		return "REAL";
 	case JV_KIND_STRING:
 		return "TEXT";
 	default:
