@@ -232,6 +232,22 @@ check_eq "long stream strings kept" "$(jq -r '.["$last"] |
     select(.f != ("y" * 300) + (.n | tostring)) | .n' long.out | head -n 3)" ""
 check_eq "long stream big integers kept" \
     "$(grep -c '"big":9007199254740993,' long.out)" 2997
+# A line over the 256 MiB limit is skipped with a message and exit 65,
+# read from a file at once or from a pipe in pieces.  The sparse file's
+# zero bytes cost no disk.
+truncate -s 270M huge.ndjson
+printf '\n{"$trigger":{"id":"after"}}\n' >>huge.ndjson
+whook-map '{"n": 1}' <huge.ndjson >huge.out 2>huge.err
+check_eq "huge line from a file exit" $? 65
+check_eq "huge line from a file, next kept" \
+    "$(jq -r '.["$trigger"].id' huge.out)" after
+check_match "huge line message" "$(cat huge.err)" \
+    "stdin:1: line longer than 268435456 bytes, skipped"
+cat huge.ndjson | whook-map '{"n": 1}' >huge.out 2>huge.err
+check_eq "huge line from a pipe exit" $? 65
+check_eq "huge line from a pipe, next kept" \
+    "$(jq -r '.["$trigger"].id' huge.out)" after
+rm -f huge.ndjson
 check_eq "long stream messages" \
     "$(sed -n 's/^whook-map: \(stdin:[0-9]*\): .*/\1/p' long.err)" \
     "$(printf 'stdin:1500\nstdin:2500')"
