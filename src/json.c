@@ -276,8 +276,9 @@ find_cuts(const char *text, size_t len, struct cuts *c)
 
 /* Returns the error libjq 1.6 finds in the text before TEXT[AT], or
  * jv_null() when it finds none there.  A space ends the text, so that a
- * literal such as "tru" just before AT is ended as the next byte ends
- * it, and an open array is not an error. */
+ * literal such as "tru" just before AT ends as it would at the next
+ * byte.  A text that is only unfinished, such as an open array, has no
+ * error there. */
 static jv
 error_before(const char *text, size_t at)
 {

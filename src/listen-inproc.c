@@ -91,8 +91,8 @@ text_of(jv value, size_t *len)
 	return s;
 }
 
-/* Turns the outcome envelope ENV (consumed, kept in A) into the request's
- * answer. */
+/* Converts the outcome envelope ENV (consumed, kept in A) into the
+ * request's response. */
 static void
 answer_of(jv env, enum listen_respond respond, struct persist_answer *a)
 {

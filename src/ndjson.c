@@ -28,7 +28,7 @@ struct reader {
 	int fd;
 	char *buf;
 	size_t start, len, cap;
-	size_t scanned; /* bytes after start known to hold no newline */
+	size_t scanned; /* bytes after start known to contain no newline */
 	int eof;
 	int skipped; /* the line reader_line gave was over LINE_LIMIT */
 	unsigned long lineno;

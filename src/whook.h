@@ -352,9 +352,9 @@ struct persist_answer {
 	size_t len;
 	const char *ctype;
 	int busy; /* a 503 for --max-inflight: add Retry-After */
-	/* The outcome envelope, or a zeroed jv_invalid(): whoever frees body
-	 * frees it too.  Freed on the request's thread, which allocated most
-	 * of it, glibc's malloc takes no lock of another thread's arena. */
+	/* The outcome envelope, or a zeroed jv_invalid(), freed where body
+	 * is freed.  That is the request's thread, which allocated most of
+	 * it, so glibc's malloc takes no lock of another thread's arena. */
 	jv env;
 };
 struct persist;
