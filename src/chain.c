@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "whook.h"
 
@@ -60,6 +61,40 @@ chain_commit(void *ctx, struct outcome *out)
 		}
 	}
 	return 0;
+}
+
+static void
+chain_defer(void *ctx)
+{
+	struct chain *c = ctx;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->stages[i].defer != NULL)
+			c->stages[i].defer(c->stages[i].ctx);
+}
+
+static int
+chain_sync_fds(void *ctx, int *fds, int max, struct outcome *out)
+{
+	struct chain *c = ctx;
+	size_t i;
+	int n = 0, got;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->stages[i].sync_fds == NULL)
+			continue;
+		got = c->stages[i].sync_fds(
+		    c->stages[i].ctx, fds + n, max - n, out);
+		if (got < 0) {
+			while (n > 0)
+				close(fds[--n]);
+			out->step = c->names[i];
+			return -1;
+		}
+		n += got;
+	}
+	return n;
 }
 
 static int (*builder(const char *word))(struct stage *, int, char **)
@@ -139,6 +174,10 @@ chain_build(const struct flowfile *ff, int *status)
 			return NULL;
 		}
 		c->n = i + 1;
+		if (c->stages[i].sync_fds != NULL) {
+			c->self.defer = chain_defer;
+			c->self.sync_fds = chain_sync_fds;
+		}
 		if (c->stages[i].commit != NULL && c->self.commit == NULL) {
 			c->self.commit = chain_commit;
 			c->self.batch_max = c->stages[i].batch_max;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "whook.h"
 
@@ -167,6 +168,38 @@ insert_commit(void *ctx, struct outcome *out)
 	struct insert *ins = ctx;
 
 	return store_commit(ins->store, out);
+}
+
+static void
+insert_defer(void *ctx)
+{
+	struct insert *ins = ctx;
+
+	store_defer_sync(ins->store);
+}
+
+static int
+insert_sync_fds(void *ctx, int *fds, int max, struct outcome *out)
+{
+	struct insert *ins = ctx;
+	int fd, err;
+
+	if (store_sync_fd(ins->store, &fd, out) != 0)
+		return -1;
+	if (fd == -1)
+		return 0;
+	if (max >= 1) {
+		fds[0] = fd;
+		return 1;
+	}
+	err = fdatasync(fd) == -1 ? errno : 0; /* no room: sync here */
+	close(fd);
+	if (err == 0)
+		return 0;
+	snprintf(
+	    out->reason, sizeof(out->reason), "fdatasync: %s", strerror(err));
+	out->exit = EX_TEMPFAIL;
+	return -1;
 }
 
 static void
@@ -407,6 +440,8 @@ insert_stage(struct stage *st, int argc, char *argv[])
 	st->name = "whook-insert";
 	st->process = insert_process;
 	st->commit = insert_commit;
+	st->defer = insert_defer;
+	st->sync_fds = insert_sync_fds;
 	st->ctx = ins;
 	st->batch_max = ins->batch_max;
 	st->batch_ms = ins->batch_ms;

@@ -2,22 +2,35 @@
  * In-process flows of whook-listen --persistent: a flow file that names
  * whook-run is loaded once (flowfile_load, chain_build) and its stages run
  * on one thread of their own, through the same batch code as ndjson_run.
- * The thread takes every envelope waiting in its queue as one batch, up to
- * the chain's batch size and time, processes each, commits once, and only
- * then responds to each request with plain C data: a status and, for
+ * The thread takes the envelopes waiting in its queue into one batch, up
+ * to the chain's batch size and time, processes each, commits once, and
+ * only then responds to each request with plain C data: a status and, for
  * --respond, the body text.  An envelope is handed over whole, and the
  * request thread keeps no reference to it, because libjq 1.6 counts jv
  * references without atomic operations.
+ *
+ * When the chain can leave its syncs to the caller (whook-insert into a
+ * WAL file), a second thread makes the commits durable: it calls
+ * fdatasync(2) on the WAL for every batch handed to it so far, and only
+ * then sends their responses.  Meanwhile the flow's thread runs the
+ * envelopes that arrive into the next batch, which it commits once the
+ * sync has ended, so one sync covers all that came in during the last.
+ * Every response, even one whose batch wrote nothing, waits for the syncs
+ * before it, because the 200 for a duplicate relies on an earlier commit.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "whook.h"
 
 #define INPROC_BATCH_MAX 512
 #define INPROC_BATCH_MS 100
+#define INPROC_SYNC_FDS 16
 
 struct job {
 	jv env;
@@ -26,21 +39,46 @@ struct job {
 	struct job *next;
 };
 
+/* A response that waits for its batch's sync. */
+struct answer {
+	inproc_done *done;
+	void *arg;
+	struct persist_answer a;
+};
+
+/* The responses of one batch and the descriptors to sync for it. */
+struct handoff {
+	int fds[INPROC_SYNC_FDS];
+	int nfds;
+	struct answer *answers;
+	size_t n;
+	struct handoff *next;
+};
+
 struct inproc {
 	char *file;
 	enum listen_respond respond;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t queued;
+	pthread_cond_t queued; /* a job came, or the syncer became idle */
 	struct job *head, **tail;
 	int stopping;
 	int stopped; /* the thread has ended: new jobs get 503 */
+	/* The syncer, when deferring. */
+	int deferring;
+	pthread_t syncer;
+	pthread_cond_t handed;
+	struct handoff *handoffs, **handoffs_tail;
+	int syncing; /* the syncer works on handoffs it took */
+	int sync_stop;
 };
 
-/* The job that emit_answer responds to next, and its flow. */
+/* The job that emit_answer responds to next, and the answers it made. */
 struct cursor {
 	struct inproc *f;
 	struct job *job;
+	struct answer *answers;
+	size_t n, cap;
 };
 
 /* getopt_long, which every stage builder runs, keeps global state. */
@@ -117,11 +155,30 @@ answer_of(jv env, enum listen_respond respond, struct persist_answer *a)
 	a->env = env;
 }
 
+/* Sends the N responses, each with status FAIL instead when FAIL is not 0. */
+static void
+send_answers(struct answer *answers, size_t n, int fail)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (fail != 0) {
+			free(answers[i].a.body);
+			answers[i].a.body = NULL;
+			answers[i].a.len = 0;
+			answers[i].a.ctype = NULL;
+			answers[i].a.status = fail;
+		}
+		answers[i].done(answers[i].arg, &answers[i].a);
+	}
+}
+
 static void
 emit_answer(void *arg, jv env, jv original, const char *text, size_t len)
 {
 	struct cursor *c = arg;
-	struct persist_answer a;
+	struct answer *grown;
+	size_t cap;
 
 	(void)text;
 	(void)len;
@@ -130,8 +187,24 @@ emit_answer(void *arg, jv env, jv original, const char *text, size_t len)
 		jv_free(env);
 		return;
 	}
-	answer_of(env, c->f->respond, &a);
-	c->job->done(c->job->arg, &a);
+	if (c->n == c->cap) {
+		cap = c->cap > 0 ? 2 * c->cap : 64;
+		grown = realloc(c->answers, cap * sizeof(*grown));
+		if (grown == NULL) {
+			struct persist_answer a = {.status = 500};
+
+			jv_free(env); /* not kept for the sync: not a 2xx */
+			c->job->done(c->job->arg, &a);
+			c->job = c->job->next;
+			return;
+		}
+		c->answers = grown;
+		c->cap = cap;
+	}
+	c->answers[c->n].done = c->job->done;
+	c->answers[c->n].arg = c->job->arg;
+	answer_of(env, c->f->respond, &c->answers[c->n].a);
+	c->n++;
 	c->job = c->job->next;
 }
 
@@ -150,52 +223,6 @@ jobs_finish(struct job *jobs, struct job *from, int status)
 		jv_free(j->env);
 		free(j);
 	}
-}
-
-/* Takes the jobs waiting, at most MAX, or NULL once stopping and empty. */
-static struct job *
-take_jobs(struct inproc *f, size_t max)
-{
-	struct job *jobs, **end;
-	size_t n = 0;
-
-	pthread_mutex_lock(&f->lock);
-	while (f->head == NULL && !f->stopping)
-		pthread_cond_wait(&f->queued, &f->lock);
-	jobs = f->head;
-	for (end = &f->head; *end != NULL && n < max; end = &(*end)->next)
-		n++;
-	f->head = *end;
-	*end = NULL;
-	if (f->head == NULL)
-		f->tail = &f->head;
-	pthread_mutex_unlock(&f->lock);
-	return jobs;
-}
-
-/* Runs one batch: each envelope through the chain, one commit, then the
- * answers in order. */
-static void
-run_batch(
-    struct inproc *f, struct ndjson_batch *b, struct job *jobs, int batch_ms)
-{
-	struct cursor c = {f, jobs};
-	long long opened = now_ms();
-	struct job *j, *rest = NULL, **link = &jobs;
-
-	for (j = jobs; j != NULL; link = &j->next, j = j->next) {
-		if (j != jobs && now_ms() - opened >= batch_ms) {
-			rest = j; /* the batch is due: the rest go next */
-			*link = NULL;
-			break;
-		}
-		ndjson_batch_add(b, j->env, NULL, 0);
-		j->env = jv_invalid();
-	}
-	ndjson_batch_flush(b, emit_answer, &c);
-	jobs_finish(jobs, c.job, 500);
-	if (rest != NULL)
-		run_batch(f, b, rest, batch_ms);
 }
 
 /* Loads the flow file and builds its chain, under build_lock. */
@@ -223,6 +250,234 @@ load_chain(struct inproc *f, struct flowfile *ff)
 	return c;
 }
 
+/* Syncs the descriptors of the handoffs from H on, each file once.
+ * Returns 0 or the first errno. */
+static int
+sync_handoffs(struct handoff *h)
+{
+	struct stat seen[64], st;
+	size_t nseen = 0, i;
+	int k, err = 0;
+
+	for (; h != NULL; h = h->next) {
+		for (k = 0; k < h->nfds; k++) {
+			if (fstat(h->fds[k], &st) == -1) {
+				err = err != 0 ? err : errno;
+				continue;
+			}
+			for (i = 0; i < nseen; i++)
+				if (seen[i].st_dev == st.st_dev &&
+				    seen[i].st_ino == st.st_ino)
+					break;
+			if (i < nseen)
+				continue;
+			if (fdatasync(h->fds[k]) == -1)
+				err = err != 0 ? err : errno;
+			if (nseen < sizeof(seen) / sizeof(seen[0]))
+				seen[nseen++] = st;
+		}
+	}
+	return err;
+}
+
+/* Sends the answers of the handoffs from H on, then frees them. */
+static void
+finish_handoffs(struct inproc *f, struct handoff *h, int err)
+{
+	struct handoff *next;
+	size_t n = 0;
+	int k;
+
+	for (; h != NULL; h = next) {
+		next = h->next;
+		send_answers(h->answers, h->n, err != 0 ? 503 : 0);
+		n += h->n;
+		for (k = 0; k < h->nfds; k++)
+			close(h->fds[k]);
+		free(h->answers);
+		free(h);
+	}
+	if (err != 0)
+		msg_error("%s: fdatasync: %s: %zu requests answered 503",
+		    f->file, strerror(err), n);
+}
+
+/* The syncer's thread: syncs what was handed to it, then answers. */
+static void *
+inproc_sync(void *arg)
+{
+	struct inproc *f = arg;
+	struct handoff *h;
+
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		while (f->handoffs == NULL && !f->sync_stop)
+			pthread_cond_wait(&f->handed, &f->lock);
+		h = f->handoffs;
+		if (h == NULL)
+			break;
+		f->handoffs = NULL;
+		f->handoffs_tail = &f->handoffs;
+		f->syncing = 1;
+		pthread_mutex_unlock(&f->lock);
+		finish_handoffs(f, h, sync_handoffs(h));
+		pthread_mutex_lock(&f->lock);
+		f->syncing = 0;
+		pthread_cond_signal(&f->queued);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/* Sends the answers of cursor C, at once or, when deferring, once the
+ * syncer has synced what the chain of ST gives for them. */
+static void
+hand_off(struct inproc *f, struct stage *st, struct cursor *c)
+{
+	struct handoff *h;
+	struct outcome oc;
+	int n;
+
+	if (!f->deferring) {
+		send_answers(c->answers, c->n, 0);
+		free(c->answers);
+		return;
+	}
+	memset(&oc, 0, sizeof(oc));
+	h = calloc(1, sizeof(*h));
+	n = st->sync_fds(st->ctx, h != NULL ? h->fds : NULL,
+	    h != NULL ? INPROC_SYNC_FDS : 0, &oc);
+	if (h == NULL || n < 0) {
+		if (n < 0)
+			msg_error("%s: %s: %s", f->file,
+			    oc.step != NULL ? oc.step : "whook-insert",
+			    oc.reason);
+		send_answers(c->answers, c->n, 503);
+		free(c->answers);
+		free(h);
+		return;
+	}
+	h->nfds = n;
+	h->answers = c->answers;
+	h->n = c->n;
+	pthread_mutex_lock(&f->lock);
+	*f->handoffs_tail = h;
+	f->handoffs_tail = &h->next;
+	pthread_cond_signal(&f->handed);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* The batch that the flow's thread fills. */
+struct open_batch {
+	struct ndjson_batch *b;
+	struct stage *st;
+	struct job *jobs, **tail;
+	size_t n;
+	long long opened;
+};
+
+/* Commits the open batch and hands its answers off. */
+static void
+commit_batch(struct inproc *f, struct open_batch *ob)
+{
+	struct cursor c = {f, ob->jobs, NULL, 0, 0};
+
+	ndjson_batch_flush(ob->b, emit_answer, &c);
+	hand_off(f, ob->st, &c);
+	jobs_finish(ob->jobs, c.job, 500);
+	ob->jobs = NULL;
+	ob->tail = &ob->jobs;
+	ob->n = 0;
+}
+
+/*
+ * Waits for work.  Returns NULL when the open batch of OPEN envelopes is
+ * to be committed: it has ROOM for no more, or, with a syncer, no job
+ * waits and the syncer is idle, or, without one, at once.  With OPEN 0,
+ * returns NULL when the flow is stopping and its queue is empty.
+ * Otherwise returns the jobs waiting, at most ROOM.  Taking every job
+ * that waits before a commit makes batches larger, and each commit
+ * writes and syncs a few pages however many rows it holds.
+ */
+static struct job *
+take_jobs(struct inproc *f, size_t open, size_t room)
+{
+	struct job *jobs = NULL, **end;
+	size_t n = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		if (open > 0 && (room == 0 || !f->deferring ||
+				    (f->head == NULL && f->handoffs == NULL &&
+					!f->syncing)))
+			break;
+		if (f->head != NULL) {
+			jobs = f->head;
+			for (end = &f->head; *end != NULL && n < room;
+			     end = &(*end)->next)
+				n++;
+			f->head = *end;
+			*end = NULL;
+			if (f->head == NULL)
+				f->tail = &f->head;
+			break;
+		}
+		if (open == 0 && f->stopping)
+			break;
+		pthread_cond_wait(&f->queued, &f->lock);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return jobs;
+}
+
+/* Runs JOBS through the chain into the open batch, which is committed
+ * early when it has been open for BATCH_MS. */
+static void
+run_jobs(
+    struct inproc *f, struct open_batch *ob, struct job *jobs, int batch_ms)
+{
+	struct job *j, *next;
+
+	for (j = jobs; j != NULL; j = next) {
+		next = j->next;
+		j->next = NULL;
+		if (ob->n > 0 && now_ms() - ob->opened >= batch_ms)
+			commit_batch(f, ob);
+		if (ob->n == 0)
+			ob->opened = now_ms();
+		ndjson_batch_add(ob->b, j->env, NULL, 0);
+		j->env = jv_invalid();
+		*ob->tail = j;
+		ob->tail = &j->next;
+		ob->n++;
+	}
+}
+
+/* Lets the chain of ST leave its syncs to a syncer thread, if it can
+ * and the thread starts. */
+static void
+start_syncer(struct inproc *f, struct stage *st)
+{
+	if (st == NULL || st->defer == NULL || st->sync_fds == NULL)
+		return;
+	if (pthread_create(&f->syncer, NULL, inproc_sync, f) != 0)
+		return;
+	st->defer(st->ctx);
+	f->deferring = 1;
+}
+
+static void
+stop_syncer(struct inproc *f)
+{
+	if (!f->deferring)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->sync_stop = 1;
+	pthread_cond_signal(&f->handed);
+	pthread_mutex_unlock(&f->lock);
+	pthread_join(f->syncer, NULL);
+}
+
 static void *
 inproc_run(void *arg)
 {
@@ -230,21 +485,32 @@ inproc_run(void *arg)
 	struct flowfile ff;
 	struct chain *c = load_chain(f, &ff);
 	struct stage *st = c != NULL ? chain_stage(c) : NULL;
-	struct ndjson_batch *b = st != NULL ? ndjson_batch_new(st) : NULL;
+	struct open_batch ob = {NULL, st, NULL, NULL, 0, 0};
 	size_t max = INPROC_BATCH_MAX;
+	int batch_ms = INPROC_BATCH_MS;
 	struct job *jobs;
 
+	ob.b = st != NULL ? ndjson_batch_new(st) : NULL;
+	ob.tail = &ob.jobs;
 	if (st != NULL && st->batch_max > 0)
 		max = st->batch_max;
-	while ((jobs = take_jobs(f, max)) != NULL) {
-		if (b == NULL) {
+	if (st != NULL && st->batch_ms > 0)
+		batch_ms = st->batch_ms;
+	if (ob.b != NULL)
+		start_syncer(f, st);
+	for (;;) {
+		jobs = take_jobs(f, ob.n, max - ob.n);
+		if (jobs == NULL && ob.n == 0)
+			break;
+		if (jobs == NULL)
+			commit_batch(f, &ob);
+		else if (ob.b == NULL)
 			jobs_finish(jobs, jobs, 500);
-			continue;
-		}
-		run_batch(f, b, jobs,
-		    st->batch_ms > 0 ? st->batch_ms : INPROC_BATCH_MS);
+		else
+			run_jobs(f, &ob, jobs, batch_ms);
 	}
-	ndjson_batch_free(b);
+	stop_syncer(f);
+	ndjson_batch_free(ob.b);
 	if (c != NULL) {
 		chain_free(c);
 		flowfile_free(&ff);
@@ -263,8 +529,10 @@ inproc_start(const char *file, enum listen_respond respond)
 	}
 	f->respond = respond;
 	f->tail = &f->head;
+	f->handoffs_tail = &f->handoffs;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->queued, NULL);
+	pthread_cond_init(&f->handed, NULL);
 	if (pthread_create(&f->thread, NULL, inproc_run, f) != 0) {
 		free(f->file);
 		free(f);
@@ -321,6 +589,7 @@ inproc_free(struct inproc *f)
 {
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->queued);
+	pthread_cond_destroy(&f->handed);
 	free(f->file);
 	free(f);
 }

@@ -18,12 +18,14 @@
  * EX_SOFTWARE.  The reason is sqlite3_errmsg's text.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -88,6 +90,10 @@ struct store {
 	size_t rows;	 /* rows inserted in the open transaction */
 	int lost;	 /* sqlite rolled back rows not yet committed */
 	char lost_reason[400];
+	int defer;     /* store_defer_sync was called */
+	int deferring; /* this connection commits with synchronous=NORMAL */
+	int unsynced;  /* a commit since the last store_sync_fd */
+	int wal_fd;    /* the WAL file when deferring, or -1 */
 };
 
 /* Maps an extended sqlite result code onto an exit status, and sets the
@@ -170,6 +176,15 @@ disconnect(struct store *s)
 {
 	size_t i;
 
+	if (s->wal_fd != -1) {
+		if (s->unsynced)
+			fdatasync(s->wal_fd);
+		close(s->wal_fd);
+		s->wal_fd = -1;
+	}
+	s->unsynced = 0;
+	s->deferring = 0;
+
 	for (i = 0; i < NFIXED; i++) {
 		sqlite3_finalize(s->fixed[i]);
 		s->fixed[i] = NULL;
@@ -190,6 +205,77 @@ disconnect(struct store *s)
 	s->in_txn = 0;
 }
 
+/* Opens the WAL file of the connection, and syncs its folder once, as
+ * sqlite does for a journal it has created.  Returns 0 or an errno. */
+static int
+open_wal(struct store *s)
+{
+	const char *path = NULL, *slash;
+	char dir[4096];
+	int fd, err;
+
+#if SQLITE_VERSION_NUMBER >= 3031000
+	path = sqlite3_filename_wal(sqlite3_db_filename(s->db, "main"));
+#endif
+	if (path == NULL || *path == '\0')
+		return ENOENT;
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s",
+		    (int)(slash == path ? 1 : slash - path), path);
+	s->wal_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (s->wal_fd == -1)
+		return errno;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	err = fd == -1 || fsync(fd) == -1 ? errno : 0;
+	if (fd != -1)
+		close(fd);
+	if (err != 0) {
+		close(s->wal_fd);
+		s->wal_fd = -1;
+	}
+	return err;
+}
+
+/*
+ * Switches the connection to WAL mode.  After store_defer_sync, and only
+ * for a database file in WAL mode whose WAL file this process can open,
+ * a commit only writes the WAL (synchronous=NORMAL, which still syncs at
+ * each checkpoint), and store_sync_fd gives the WAL to sync.  Otherwise
+ * sqlite's default synchronous=FULL stays, and each commit syncs.  A read
+ * makes sqlite create the WAL file of a new database.
+ */
+static int
+set_wal(struct store *s)
+{
+	sqlite3_stmt *mode;
+	const char *path;
+	int rc, wal;
+
+	rc = sqlite3_prepare_v2(
+	    s->db, "PRAGMA journal_mode=WAL", -1, &mode, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	wal = sqlite3_step(mode) == SQLITE_ROW &&
+	      sqlite3_stricmp(
+		  (const char *)sqlite3_column_text(mode, 0), "wal") == 0;
+	rc = sqlite3_finalize(mode);
+	if (rc != SQLITE_OK || !s->defer || !wal)
+		return rc;
+	path = sqlite3_db_filename(s->db, "main");
+	if (path == NULL || *path == '\0')
+		return SQLITE_OK; /* a temporary or in-memory database */
+	rc = sqlite3_exec(
+	    s->db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+	if (rc != SQLITE_OK || open_wal(s) != 0)
+		return rc;
+	rc = sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+	s->deferring = rc == SQLITE_OK;
+	return rc;
+}
+
 /*
  * Opens the database, or a "file:" URI as sqlite3(1) does.  WAL mode lets
  * readers go on while one process writes, and the busy timeout makes a
@@ -208,10 +294,11 @@ open_db(struct store *s, struct outcome *out)
 	if (rc == SQLITE_OK) {
 		sqlite3_extended_result_codes(s->db, 1);
 		sqlite3_busy_timeout(s->db, s->cfg.busy_ms);
-		rc = sqlite3_exec(s->db,
-		    "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON", NULL,
-		    NULL, NULL);
+		rc = set_wal(s);
 	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(
+		    s->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
 	for (i = 0; i < NFIXED && rc == SQLITE_OK; i++)
 		rc = sqlite3_prepare_v3(s->db, fixed_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &s->fixed[i], NULL);
@@ -871,6 +958,7 @@ store_commit(struct store *s, struct outcome *out)
 	if (rc == SQLITE_OK) {
 		s->created_in_txn = 0;
 		s->seen_created_in_txn = 0;
+		s->unsynced = s->deferring;
 		end_txn(s);
 		return 0;
 	}
@@ -881,13 +969,41 @@ store_commit(struct store *s, struct outcome *out)
 	return code;
 }
 
+void
+store_defer_sync(struct store *s)
+{
+	s->defer = 1;
+}
+
+int
+store_sync_fd(struct store *s, int *fd, struct outcome *out)
+{
+	*fd = -1;
+	if (!s->unsynced)
+		return 0;
+	s->unsynced = 0;
+	*fd = fcntl(s->wal_fd, F_DUPFD_CLOEXEC, 0);
+	if (*fd != -1)
+		return 0;
+	/* With no descriptor to spare, sync here. */
+	if (fdatasync(s->wal_fd) == 0)
+		return 0;
+	snprintf(out->reason, sizeof(out->reason), "%s: fdatasync: %s",
+	    s->cfg.db, strerror(errno));
+	out->status = 0;
+	out->exit = EX_TEMPFAIL;
+	return EX_TEMPFAIL;
+}
+
 struct store *
 store_new(const struct store_config *cfg)
 {
 	struct store *s = calloc(1, sizeof(*s));
 
-	if (s != NULL)
+	if (s != NULL) {
 		s->cfg = *cfg;
+		s->wal_fd = -1;
+	}
 	return s;
 }
 

@@ -114,6 +114,12 @@ struct stage {
 	int (*process)(void *ctx, jv *env, struct outcome *out);
 	/* Makes the envelopes processed since the last call durable. */
 	int (*commit)(void *ctx, struct outcome *out);
+	/* Optional, as store_defer_sync and store_sync_fd: defer makes commit
+	 * leave the syncing to the caller, and sync_fds, after each commit,
+	 * puts up to MAX descriptors to fdatasync(2) in FDS and returns how
+	 * many, or -1 with OUT filled. */
+	void (*defer)(void *ctx);
+	int (*sync_fds)(void *ctx, int *fds, int max, struct outcome *out);
 	void *ctx;
 	FILE *rejected;	  /* rejected envelopes without WHOOK_OUTCOMES */
 	size_t batch_max; /* envelopes per commit, 0 for the default */
@@ -207,6 +213,15 @@ struct store *store_new(const struct store_config *cfg); /* cfg borrowed */
 int store_insert(struct store *s, jv row, jv id, struct store_result *res,
     struct outcome *out);
 int store_commit(struct store *s, struct outcome *out);
+/*
+ * For a caller that syncs on a thread of its own.  After store_defer_sync,
+ * called before the first insert, a commit to a WAL database file returns
+ * before its data is on disk.  store_sync_fd then puts in *FD a new
+ * descriptor whose fdatasync(2) makes every commit so far durable, or -1
+ * when none is needed, and returns a sysexits code.
+ */
+void store_defer_sync(struct store *s);
+int store_sync_fd(struct store *s, int *fd, struct outcome *out);
 void store_free(struct store *s);
 
 /* recvlog.c: the receive log, appended and synced before a 2xx. */

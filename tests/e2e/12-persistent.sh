@@ -138,6 +138,36 @@ check_eq "load 300 rows" "$(sql "$TMP/inproc.db" \
     amount >= 1000")" 300
 stop
 
+# Each 200 is sent only after an fdatasync(2) of the WAL that ends after
+# the row was written to it.  Under strace, each write, sync and send of
+# the server is a line, in the order they ended.
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+WHOOK_DB=$TMP/sync.db spawn strace -f -qq -yy -s 16 -o "$TMP/sync.trace" \
+    -e trace=pwrite64,fdatasync,fsync,sendmsg,sendto,writev \
+    whook-listen --listen "127.0.0.1:$PORT" --persistent --flows flows \
+    2>"$TMP/sync.log"
+tracer=$LAST_PID
+wait_port "$PORT" || fail "traced server on $PORT" "not listening"
+for i in 1 2 3 4 5; do
+	check_eq "traced request $i 200" "$(pay "70$i")" 200
+done
+SERVER=$(children "$tracer" | head -1)
+stop
+wait "$tracer"
+# A resumed fdatasync is counted on the WAL when the call began on it.
+awk '
+/fdatasync\(.*-wal>/ && /unfinished/ { pending[$1] = 1; next }
+/fdatasync resumed>/ && pending[$1] { delete pending[$1]
+	if (/= 0$/ && written) { synced = 1; written = 0 } next }
+/fdatasync\(.*-wal>.*= 0$/ { if (written) { synced = 1; written = 0 } next }
+/pwrite64\(.*-wal>/ { written = 1; synced = 0; rows = 1; next }
+/HTTP\/1\.1 200/ { sent++; if (!rows || !synced) early++; rows = 0 }
+END { print sent + 0, early + 0 }' "$TMP/sync.trace" >"$TMP/sync.out"
+check_eq "every traced 200 after its WAL sync" "$(cat "$TMP/sync.out")" "5 0"
+check_eq "traced rows stored" "$(sql "$TMP/sync.db" \
+    "SELECT count(*) FROM transactions WHERE id LIKE 'ch_70%'")" 5
+
 # SIGTERM during load loses no acknowledged row.
 start term --flows flows
 load 200 16 5000 >"$TMP/term.out" &
