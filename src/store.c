@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,8 +287,8 @@ set_wal(struct store *s)
 static int
 open_db(struct store *s, struct outcome *out)
 {
-	int flags =
-	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		    SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
 	int rc, i, code;
 
 	rc = sqlite3_open_v2(s->cfg.db, &s->db, flags, NULL);
@@ -995,10 +996,22 @@ store_sync_fd(struct store *s, int *fd, struct outcome *out)
 	return EX_TEMPFAIL;
 }
 
+/* sqlite's count of the memory it holds takes a global lock on every
+ * allocation; nothing here reads it.  The setting must come before the
+ * first connection, and a later call fails harmlessly. */
+static void
+configure_sqlite(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct store *
 store_new(const struct store_config *cfg)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct store *s = calloc(1, sizeof(*s));
+
+	pthread_once(&once, configure_sqlite);
 
 	if (s != NULL) {
 		s->cfg = *cfg;
