@@ -184,6 +184,9 @@ chain_build(const struct flowfile *ff, int *status)
 			c->self.batch_ms = c->stages[i].batch_ms;
 		}
 	}
+	c->self.raw_unread = c->n > 0;
+	for (i = 0; i < c->n; i++)
+		c->self.raw_unread &= c->stages[i].raw_unread;
 	c->self.name = c->n > 0 ? c->names[0] : "whook-run";
 	c->self.process = chain_process;
 	c->self.ctx = c;

@@ -569,6 +569,9 @@ check_stage(struct stage *st, int argc, char *argv[])
 	st->process = check_process;
 	st->ctx = c;
 	st->rejected = c->rejected;
+	/* The header check reads only $trigger.headers. */
+	st->raw_unread = c->scheme == NULL && c->nrules == 0 && c->jq == NULL &&
+			 c->rejected == NULL;
 	st->free = check_free;
 	return STAGE_READY;
 }

@@ -610,7 +610,7 @@ static enum MHD_Result
 http_finish(struct MHD_Connection *conn, struct request *rq)
 {
 	struct trigger_request tr = {rq->id, rq->received_at, rq->method,
-	    rq->path, rq->body ? rq->body : "", rq->len, rq->remote};
+	    rq->path, rq->body ? rq->body : "", rq->len, rq->remote, 0};
 	const struct listen_config *cfg = rq->srv->cfg;
 	jv trigger, msg, keep;
 	char *line;
@@ -621,6 +621,10 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 	if (rq->too_large)
 		return reply(conn, rq, 413, NULL, 0, NULL);
 	persist = uses_persist(rq);
+	/* An envelope that is neither logged nor read as text goes to an
+	 * in-process flow without the raw body when no step reads it. */
+	tr.no_raw = persist && cfg->log == NULL && rq->file != NULL &&
+		    persist_raw_unread(rq->srv->persist, rq->file);
 	trigger = trigger_build(conn, &tr);
 	if (!jv_is_valid(trigger)) {
 		msg = jv_invalid_get_msg(trigger);

@@ -440,6 +440,7 @@ insert_stage(struct stage *st, int argc, char *argv[])
 	st->name = "whook-insert";
 	st->process = insert_process;
 	st->commit = insert_commit;
+	st->raw_unread = ins->from == NULL || !path_reads_raw(ins->from);
 	st->defer = insert_defer;
 	st->sync_fds = insert_sync_fds;
 	st->ctx = ins;

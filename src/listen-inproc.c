@@ -11,8 +11,8 @@
  *
  * When the chain can leave its syncs to the caller (whook-insert into a
  * WAL file), a second thread makes the commits durable: it calls
- * fdatasync(2) on the WAL for every batch handed to it so far, and only
- * then sends their responses.  Meanwhile the flow's thread runs the
+ * fdatasync(2) on the WAL for every batch handed to it so far.  Only
+ * then does it send their responses.  Meanwhile the flow's thread runs the
  * envelopes that arrive into the next batch, which it commits once the
  * sync has ended, so one sync covers all that came in during the last.
  * Every response, even one whose batch wrote nothing, waits for the syncs
@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -64,6 +65,9 @@ struct inproc {
 	struct job *head, **tail;
 	int stopping;
 	int stopped; /* the thread has ended: new jobs get 503 */
+	/* The chain is built and no step reads $trigger.raw or raw_base64,
+	 * nor writes the envelope out. */
+	atomic_int raw_unread;
 	/* The syncer, when deferring. */
 	int deferring;
 	pthread_t syncer;
@@ -73,7 +77,7 @@ struct inproc {
 	int sync_stop;
 };
 
-/* The job that emit_answer responds to next, and the answers it made. */
+/* The job that emit_answer responds to next, and the responses it made. */
 struct cursor {
 	struct inproc *f;
 	struct job *job;
@@ -280,7 +284,7 @@ sync_handoffs(struct handoff *h)
 	return err;
 }
 
-/* Sends the answers of the handoffs from H on, then frees them. */
+/* Sends the responses of the handoffs from H on, then frees them. */
 static void
 finish_handoffs(struct inproc *f, struct handoff *h, int err)
 {
@@ -302,7 +306,7 @@ finish_handoffs(struct inproc *f, struct handoff *h, int err)
 		    f->file, strerror(err), n);
 }
 
-/* The syncer's thread: syncs what was handed to it, then answers. */
+/* The syncer's thread: syncs what was handed to it, then responds. */
 static void *
 inproc_sync(void *arg)
 {
@@ -329,7 +333,7 @@ inproc_sync(void *arg)
 	return NULL;
 }
 
-/* Sends the answers of cursor C, at once or, when deferring, once the
+/* Sends the responses of cursor C, at once or, when deferring, once the
  * syncer has synced what the chain of ST gives for them. */
 static void
 hand_off(struct inproc *f, struct stage *st, struct cursor *c)
@@ -376,7 +380,7 @@ struct open_batch {
 	long long opened;
 };
 
-/* Commits the open batch and hands its answers off. */
+/* Commits the open batch and hands its responses off. */
 static void
 commit_batch(struct inproc *f, struct open_batch *ob)
 {
@@ -498,6 +502,8 @@ inproc_run(void *arg)
 		batch_ms = st->batch_ms;
 	if (ob.b != NULL)
 		start_syncer(f, st);
+	atomic_store(&f->raw_unread,
+	    ob.b != NULL && st->raw_unread && f->respond != RESPOND_OUTPUT);
 	for (;;) {
 		jobs = take_jobs(f, ob.n, max - ob.n);
 		if (jobs == NULL && ob.n == 0)
@@ -540,6 +546,12 @@ inproc_start(const char *file, enum listen_respond respond)
 	}
 	msg_info("flow %s runs in-process", file);
 	return f;
+}
+
+int
+inproc_raw_unread(struct inproc *f)
+{
+	return atomic_load(&f->raw_unread);
 }
 
 void

@@ -789,6 +789,24 @@ fail:
 	return -1;
 }
 
+int
+persist_raw_unread(struct persist *p, const char *file)
+{
+	struct pflow *f;
+	int unread = 0;
+
+	if (file == NULL)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	for (f = p->flows; f != NULL; f = f->next)
+		if (f->file != NULL && strcmp(f->file, file) == 0)
+			break;
+	if (f != NULL && f->inproc != NULL)
+		unread = inproc_raw_unread(f->inproc);
+	pthread_mutex_unlock(&p->lock);
+	return unread;
+}
+
 void
 persist_submit_async(struct persist *p, const char *file, const char *id,
     jv env, const char *line, size_t len, inproc_done *done, void *arg)

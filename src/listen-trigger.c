@@ -671,7 +671,9 @@ trigger_build(struct MHD_Connection *conn, const struct trigger_request *rq)
 	t = jv_object_set(t, jv_string("query"), query);
 	t = jv_object_set(t, jv_string("headers"), headers);
 	t = jv_object_set(t, jv_string("body"), body);
-	if (raw_as_text(rq->body, rq->len))
+	if (rq->no_raw)
+		; /* the in-process flow reads neither */
+	else if (raw_as_text(rq->body, rq->len))
 		t = jv_object_set(t, jv_string("raw"),
 		    jv_string_sized(rq->body, (int)rq->len));
 	else

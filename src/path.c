@@ -182,6 +182,27 @@ path_get(const struct path *p, jv envelope)
 	return v;
 }
 
+/* Returns whether P names $trigger.raw or $trigger.raw_base64, a value
+ * inside one, or a value that contains one. */
+int
+path_reads_raw(const struct path *p)
+{
+	static const char *const raw[][2] = {
+	    {"$trigger", "raw"}, {"$trigger", "raw_base64"}};
+	size_t i, k;
+
+	if (p->env)
+		return 0;
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < p->nsteps && i < 2; i++)
+			if (strcmp(p->steps[i].key, raw[k][i]) != 0)
+				break;
+		if (i == p->nsteps || i == 2)
+			return 1;
+	}
+	return 0;
+}
+
 void
 path_free(struct path *p)
 {

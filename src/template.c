@@ -598,6 +598,20 @@ template_render(struct template *t, jv envelope, int strict, jv *result,
 	return rc;
 }
 
+/* Returns whether rendering T can read the raw body: a jq placeholder
+ * reads the whole envelope. */
+int
+template_reads_raw(const struct template *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nexprs; i++)
+		if (t->exprs[i].path == NULL ||
+		    path_reads_raw(t->exprs[i].path))
+			return 1;
+	return 0;
+}
+
 void
 template_free(struct template *t)
 {

@@ -53,6 +53,7 @@ int utf8_valid(const char *s, size_t len);
 struct path;
 struct path *path_compile(const char *expr);
 jv path_get(const struct path *p, jv envelope); /* envelope borrowed */
+int path_reads_raw(const struct path *p);
 void path_free(struct path *p);
 
 /* jqprog.c: a jq program run with . = $trigger and $trigger, $last, $env. */
@@ -76,6 +77,7 @@ struct template *template_compile(
 int template_render(struct template *t, jv envelope, int strict, jv *result,
     char *why, size_t whylen);
 size_t template_jq_count(const struct template *t); /* jq placeholders */
+int template_reads_raw(const struct template *t);
 void template_free(struct template *t);
 
 /*
@@ -121,7 +123,10 @@ struct stage {
 	void (*defer)(void *ctx);
 	int (*sync_fds)(void *ctx, int *fds, int max, struct outcome *out);
 	void *ctx;
-	FILE *rejected;	  /* rejected envelopes without WHOOK_OUTCOMES */
+	FILE *rejected; /* rejected envelopes without WHOOK_OUTCOMES */
+	/* Set by a builder that is sure its stage never reads $trigger.raw or
+	 * raw_base64, nor writes the envelope out. */
+	int raw_unread;
 	size_t batch_max; /* envelopes per commit, 0 for the default */
 	int batch_ms;	  /* time limit of a batch, 0 for the default */
 	void (*free)(void *ctx);
@@ -314,6 +319,7 @@ struct trigger_request {
 	const char *body;
 	size_t len;
 	const char *remote; /* "IP:PORT", "[IPv6]:PORT" */
+	int no_raw; /* leave out raw and raw_base64, which no one reads */
 };
 #define TRIGGER_ID_LEN 26
 void trigger_ulid(char out[TRIGGER_ID_LEN + 1], unsigned long long ms,
@@ -384,6 +390,10 @@ typedef void inproc_done(void *arg, const struct persist_answer *a);
 struct inproc *inproc_start(const char *file, enum listen_respond respond);
 /* Queues ENV (consumed); DONE gets the answer on the flow's thread. */
 void inproc_queue(struct inproc *f, jv env, inproc_done *done, void *arg);
+/* Whether the envelopes of F can go without $trigger.raw and raw_base64,
+ * which no step of its chain reads. */
+int inproc_raw_unread(struct inproc *f);
+int persist_raw_unread(struct persist *p, const char *file);
 /* Like persist_submit without waiting: DONE gets the answer, on the
  * flow's thread or one of its own, or at once on this one. */
 void persist_submit_async(struct persist *p, const char *file, const char *id,

@@ -138,6 +138,67 @@ check_eq "load 300 rows" "$(sql "$TMP/inproc.db" \
     amount >= 1000")" 300
 stop
 
+# In-process flows that read the raw body get it, by a plain path, by
+# jq, inside $trigger, by --from or as raw_base64; the transactions flow
+# above reads none of it.
+cat >flows/raw <<'EOF2'
+#!/usr/bin/env whook-run
+whook-map '{"k": "path", "v": "{{$trigger.raw}}"}' |
+whook-insert --db "$WHOOK_DB" --table raws --create
+EOF2
+cat >flows/rawjq <<'EOF2'
+#!/usr/bin/env whook-run
+whook-map '{"k": "jq", "v": "{{$trigger.raw | ascii_upcase}}"}' |
+whook-insert --db "$WHOOK_DB" --table raws --create
+EOF2
+cat >flows/rawtrigger <<'EOF2'
+#!/usr/bin/env whook-run
+whook-map '{"k": "trigger", "v": "{{$trigger}}"}' |
+whook-insert --db "$WHOOK_DB" --table raws --create
+EOF2
+cat >flows/rawfrom <<'EOF2'
+#!/usr/bin/env whook-run
+whook-insert --db "$WHOOK_DB" --table triggers --create --from '$trigger'
+EOF2
+cat >flows/raw64 <<'EOF2'
+#!/usr/bin/env whook-run
+whook-map '{"k": "base64", "v": "{{$trigger.raw_base64}}"}' |
+whook-insert --db "$WHOOK_DB" --table raws --create
+EOF2
+chmod +x flows/raw*
+start raw --flows flows
+for f in raw rawjq rawtrigger rawfrom; do
+	# Twice: the flow is built by the first request.
+	for n in 1 2; do
+		check_eq "raw $f $n 200" "$(http_status -H \
+		    'Content-Type: application/json' -d "{\"n\":$n}" \
+		    "$URL/$f")" 200
+	done
+done
+printf '\377%s' 1 >"$TMP/bin1"
+printf '\377%s' 2 >"$TMP/bin2"
+for n in 1 2; do
+	check_eq "raw base64 $n 200" "$(http_status \
+	    -H 'Content-Type: application/octet-stream' \
+	    --data-binary "@$TMP/bin$n" "$URL/raw64")" 200
+done
+stop
+check_eq "raw path rows" "$(sql "$TMP/raw.db" \
+    "SELECT v FROM raws WHERE k = 'path' ORDER BY rowid")" \
+    "$(printf '{"n":1}\n{"n":2}')"
+check_eq "raw jq rows" "$(sql "$TMP/raw.db" \
+    "SELECT v FROM raws WHERE k = 'jq' ORDER BY rowid")" \
+    "$(printf '{"N":1}\n{"N":2}')"
+check_eq "raw in trigger rows" "$(sql "$TMP/raw.db" \
+    "SELECT json_extract(v, '$.raw') FROM raws WHERE k = 'trigger'
+    ORDER BY rowid")" "$(printf '{"n":1}\n{"n":2}')"
+check_eq "raw from trigger rows" "$(sql "$TMP/raw.db" \
+    "SELECT raw FROM triggers ORDER BY rowid")" \
+    "$(printf '{"n":1}\n{"n":2}')"
+check_eq "raw base64 rows" "$(sql "$TMP/raw.db" \
+    "SELECT v FROM raws WHERE k = 'base64' ORDER BY rowid")" \
+    "$(printf '/zE=\n/zI=')"
+
 # Each 200 is sent only after an fdatasync(2) of the WAL that ends after
 # the row was written to it.  Under strace, each write, sync and send of
 # the server is a line, in the order they ended.

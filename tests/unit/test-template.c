@@ -233,6 +233,44 @@ test_compile_errors(void)
 		"{{nosuch(1)}}: jq: error: nosuch/1 is not defined"));
 }
 
+/* Returns whether TEMPLATE compiles and can read the raw body, or -1. */
+static int
+reads_raw(const char *template)
+{
+	char why[512];
+	struct template *t =
+	    template_compile(template, strlen(template), why, sizeof(why));
+	int r;
+
+	if (t == NULL)
+		return -1;
+	r = template_reads_raw(t);
+	template_free(t);
+	return r;
+}
+
+static void
+test_reads_raw(void)
+{
+	CHECK("raw: body path unread",
+	    reads_raw("{\"a\":\"{{$trigger.body.id}}\"}") == 0);
+	CHECK("raw: $last path unread", reads_raw("\"{{$last.rowid}}\"") == 0);
+	CHECK(
+	    "raw: longer key unread", reads_raw("\"{{$trigger.rawx}}\"") == 0);
+	CHECK("raw: $env unread", reads_raw("\"{{$env.raw}}\"") == 0);
+	CHECK("raw: constant unread", reads_raw("{\"a\":1}") == 0);
+	CHECK("raw: raw read", reads_raw("\"{{$trigger.raw}}\"") == 1);
+	CHECK("raw: bracketed raw read",
+	    reads_raw("\"{{$trigger[\\\"raw\\\"]}}\"") == 1);
+	CHECK("raw: inside raw_base64 read",
+	    reads_raw("\"x {{$trigger.raw_base64}}\"") == 1);
+	CHECK("raw: whole trigger read", reads_raw("\"{{$trigger}}\"") == 1);
+	CHECK("raw: jq read", reads_raw("\"{{$trigger.body | keys}}\"") == 1);
+	CHECK("raw: $envelope read", reads_raw("\"{{$envelope}}\"") == 1);
+	CHECK("raw: one of two read",
+	    reads_raw("[\"{{$trigger.id}}\",\"{{$trigger.raw}}\"]") == 1);
+}
+
 int
 main(void)
 {
@@ -248,6 +286,7 @@ main(void)
 	test_strict(envelope);
 	test_env_path(envelope);
 	test_compile_errors();
+	test_reads_raw();
 	jv_free(envelope);
 	UNIT_EXIT();
 }
