@@ -141,6 +141,24 @@ out=$(whook-insert --db c.db -t t -o replace <in)
 check_eq "conflict replace exit" "$?" 0
 check_eq "conflict replace new row" "$(sql c.db 'SELECT count(*), n,
     quote(note) FROM t')" "1|3|NULL"
+check_match "conflict replace new rowid" "$out" \
+    "\"rowid\":$(sql c.db 'SELECT rowid FROM t'),\"changes\":1"
+
+# The rowid in $last: an INTEGER PRIMARY KEY is the rowid, and a WITHOUT
+# ROWID table has none.
+sql r.db 'CREATE TABLE p (id INTEGER PRIMARY KEY, n INTEGER);
+    CREATE TABLE w (id TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID'
+envelope r1 '{"id":42,"n":1}' >in
+out=$(whook-insert --db r.db -t p <in)
+check_match "integer key rowid" "$out" '"rowid":42,"changes":1'
+envelope r2 '{"id":"a","n":1}' >in
+out=$(whook-insert --db r.db -t w <in)
+check_eq "without rowid exit" "$?" 0
+check_match "without rowid null" "$out" '"rowid":null,"changes":1'
+envelope r3 '{"id":"a","n":2}' >in
+out=$(whook-insert --db r.db -t w -o update -k id <in)
+check_match "without rowid update" "$out" '"rowid":null,"changes":1'
+check_eq "without rowid rows" "$(sql r.db 'SELECT id, n FROM w')" "a|2"
 
 # Rows that do not fit name the column, and the rest of the batch is
 # stored.
