@@ -10,8 +10,12 @@
 
 #include "whook.h"
 
+/* A step's name is also kept as a jv string, so that a lookup copies it
+ * instead of making and checking a new string; the path is used by one
+ * thread, as libjq's reference counts need. */
 struct step {
-	char *key;  /* the name, or NULL for a bracketed number */
+	char *key; /* the name, or its digits for a bracketed number */
+	jv name;
 	long index; /* for a name of digits or a bracketed number */
 	int numeric;
 };
@@ -48,6 +52,7 @@ add_step(struct path **p, size_t *cap, const char *s, size_t n, int quoted)
 	st->key = strndup(s, n);
 	if (st->key == NULL)
 		return -1;
+	st->name = jv_string_sized(st->key, (int)n);
 	st->numeric = !quoted && n > 0;
 	for (i = 0; i < n && st->numeric; i++)
 		if (!isdigit((unsigned char)s[i]) &&
@@ -146,7 +151,7 @@ step_get(jv value, const struct step *st)
 
 	switch (jv_get_kind(value)) {
 	case JV_KIND_OBJECT:
-		return jv_object_get(value, jv_string(st->key));
+		return jv_object_get(value, jv_copy(st->name));
 	case JV_KIND_ARRAY:
 		if (!st->numeric)
 			break;
@@ -210,7 +215,9 @@ path_free(struct path *p)
 
 	if (p == NULL)
 		return;
-	for (i = 0; i < p->nsteps; i++)
+	for (i = 0; i < p->nsteps; i++) {
 		free(p->steps[i].key);
+		jv_free(p->steps[i].name);
+	}
 	free(p);
 }
