@@ -158,6 +158,48 @@ http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return rq;
 }
 
+/*
+ * Each thread keeps the body buffer of one finished request for the next
+ * one, in a thread-specific key whose destructor frees it.  A buffer of
+ * BODY_FIRST bytes is too large for glibc's per-thread cache, and each
+ * new one made malloc consolidate its free lists.
+ */
+#define BODY_FIRST 4096
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void
+spare_init(void)
+{
+	pthread_key_create(&spare_key, free);
+}
+
+static char *
+body_take(void)
+{
+	char *spare;
+
+	pthread_once(&spare_once, spare_init);
+	spare = pthread_getspecific(spare_key);
+	if (spare != NULL) {
+		pthread_setspecific(spare_key, NULL);
+		return spare;
+	}
+	return malloc(BODY_FIRST);
+}
+
+static void
+body_release(char *body, size_t cap)
+{
+	if (body != NULL && cap == BODY_FIRST) {
+		pthread_once(&spare_once, spare_init);
+		if (pthread_getspecific(spare_key) == NULL &&
+		    pthread_setspecific(spare_key, body) == 0)
+			return;
+	}
+	free(body);
+}
+
 static void
 http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
@@ -185,7 +227,7 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	jv_free(rq->answer.env);
 	free(rq->path);
 	free(rq->file);
-	free(rq->body);
+	body_release(rq->body, rq->cap);
 	free(rq);
 	*con_cls = NULL;
 	count(srv, &srv->active, -1);
@@ -359,8 +401,16 @@ http_append(struct request *rq, const char *data, size_t size)
 		rq->dropped += size;
 		return rq->len + rq->dropped > 2 * max ? -1 : 0;
 	}
+	if (rq->cap == 0 && size + 1 <= BODY_FIRST) {
+		rq->body = body_take();
+		if (rq->body == NULL) {
+			msg_error("%s: body: out of memory", rq->id);
+			return -1;
+		}
+		rq->cap = BODY_FIRST;
+	}
 	if (rq->len + size + 1 > rq->cap) {
-		cap = rq->cap ? rq->cap : 4096;
+		cap = rq->cap ? rq->cap : BODY_FIRST;
 		while (cap < rq->len + size + 1)
 			cap *= 2;
 		grown = realloc(rq->body, cap);
