@@ -2,16 +2,15 @@
  * JSON objects as rows of a sqlite3 table: each key is a column, and every
  * value is bound as a parameter, never written into SQL text, where names
  * appear only as quoted identifiers.  The rows of a batch share one
- * transaction (BEGIN IMMEDIATE ... COMMIT), and a row that does not fit
- * fails alone, since a failed statement leaves no change.  The database
- * is in WAL mode with a busy timeout, so several processes can write one
- * file.
+ * transaction (BEGIN IMMEDIATE ... COMMIT) and each row has its own
+ * SAVEPOINT, so a row that does not fit fails alone.  The database is in
+ * WAL mode with a busy timeout, so several processes can write one file.
  *
  * With an envelope id, store_insert first looks the id up in the table
  * whook_seen, per target table, and inserts nothing when it is there.
- * Otherwise the id is recorded after the row, and the row and its record
- * are committed, or undone, together: a log replayed after a crash
- * inserts each envelope exactly once.
+ * Otherwise the id is recorded in the row's savepoint, so the row and its
+ * record are committed, or undone, together: a log replayed after a
+ * crash inserts each envelope exactly once.
  *
  * Errors map onto sysexits(3): a row that does not fit the table is
  * EX_DATAERR, a database that is busy, read-only, full or cannot be
@@ -35,12 +34,15 @@
 
 #define CACHE_SLOTS 16
 
-enum fixed { BEGIN, COMMIT, ROLLBACK, NFIXED };
+enum fixed { BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE, ROLLBACK_TO, NFIXED };
 
 static const char *const fixed_sql[NFIXED] = {
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
+    "SAVEPOINT whook_row",
+    "RELEASE whook_row",
+    "ROLLBACK TO whook_row",
 };
 
 /* The source of the rowid of an inserted row. */
@@ -738,38 +740,41 @@ end_txn(struct store *s)
 	s->rows = 0;
 }
 
-/* Rolls the open transaction back, and with it the earlier rows of the
- * batch, which store_commit then reports as lost; returns CODE. */
-static int
-abandon_batch(struct store *s, int code, const struct outcome *out)
-{
-	if (s->rows > 0) {
-		s->lost = 1;
-		snprintf(s->lost_reason, sizeof(s->lost_reason), "%.399s",
-		    out->reason);
-	}
-	if (!sqlite3_get_autocommit(s->db))
-		run_fixed(s, ROLLBACK);
-	end_txn(s);
-	return code;
-}
-
 /*
- * Returns CODE for a failed row, whose statement left no change.  After
- * SQLITE_FULL, IOERR, BUSY or NOMEM, sqlite may have rolled the whole
- * transaction back, and the earlier rows of the batch with it: the batch
- * is then lost.  A transaction left with no row is rolled back so that
- * it does not hold the write lock.
+ * Undoes a failed row (in its savepoint when IN_SAVEPOINT) and returns
+ * CODE.  After SQLITE_FULL, IOERR, BUSY or NOMEM, sqlite may have rolled
+ * the whole transaction back, and the earlier rows of the batch with it:
+ * the batch is then lost and store_commit reports it.  A transaction
+ * left with no row is rolled back so that it does not hold the write lock.
  * NOTE: no test reaches the lost batch, which needs a full disk or an I/O
  * error in the middle of a batch.
  */
 static int
-abandon_row(struct store *s, int code, const struct outcome *out)
+abandon_row(
+    struct store *s, int code, int in_savepoint, const struct outcome *out)
 {
+	int rc = SQLITE_OK;
+
 	if (!s->in_txn)
 		return code;
-	if (sqlite3_get_autocommit(s->db) || s->rows == 0)
-		return abandon_batch(s, code, out);
+	if (!sqlite3_get_autocommit(s->db) && in_savepoint) {
+		rc = run_fixed(s, ROLLBACK_TO);
+		if (rc == SQLITE_OK)
+			rc = run_fixed(s, RELEASE);
+	}
+	if (sqlite3_get_autocommit(s->db) || rc != SQLITE_OK) {
+		if (s->rows > 0) {
+			s->lost = 1;
+			snprintf(s->lost_reason, sizeof(s->lost_reason),
+			    "%.399s", out->reason);
+		}
+		if (!sqlite3_get_autocommit(s->db))
+			run_fixed(s, ROLLBACK);
+		end_txn(s);
+	} else if (s->rows == 0) {
+		run_fixed(s, ROLLBACK);
+		end_txn(s);
+	}
 	return code;
 }
 
@@ -933,29 +938,26 @@ begin_row(struct store *s, jv row, struct outcome *out)
 	return code;
 }
 
-/*
- * Inserts ROW and records ID.  A statement that fails leaves no change,
- * so a row that does not fit fails alone.  The record cannot conflict,
- * because find_seen found none.  It fails only when the database does
- * (full, I/O error, out of memory) or a trigger refuses it, and the row
- * is then undone with the whole batch, as sqlite itself may do after
- * such an error.  A savepoint per row, which could undo the row alone,
- * took about 1 us a row.
- */
+/* Inserts ROW and records ID, both in the row's savepoint. */
 static int
-insert_recorded(struct store *s, jv row, jv id, struct store_result *res,
+insert_in_savepoint(struct store *s, jv row, jv id, struct store_result *res,
     struct outcome *out)
 {
-	int code;
+	int code, rc;
 
+	rc = run_fixed(s, SAVEPOINT);
+	if (rc != SQLITE_OK)
+		return abandon_row(s, fail(s, rc, "savepoint", out), 0, out);
 	code = insert_row(s, row, res, out);
-	if (code != 0)
-		return abandon_row(s, code, out);
-	if (jv_get_kind(id) == JV_KIND_STRING) {
+	if (code == 0 && jv_get_kind(id) == JV_KIND_STRING)
 		code = add_seen(s, id, res, out);
-		if (code != 0)
-			return abandon_batch(s, code, out);
+	if (code == 0) {
+		rc = run_fixed(s, RELEASE);
+		if (rc != SQLITE_OK)
+			code = fail(s, rc, "release", out);
 	}
+	if (code != 0)
+		return abandon_row(s, code, 1, out);
 	s->rows++;
 	return 0;
 }
@@ -983,10 +985,10 @@ store_insert(struct store *s, jv row, jv id, struct store_result *res,
 			code = find_seen(s, id, res, out);
 	}
 	if (code != 0)
-		return abandon_row(s, code, out);
+		return abandon_row(s, code, 0, out);
 	if (res->duplicate)
 		return 0;
-	return insert_recorded(s, row, id, res, out);
+	return insert_in_savepoint(s, row, id, res, out);
 }
 
 /* Commits the open transaction.  On failure every row of it is gone, and

@@ -254,31 +254,6 @@ check_eq "crash replay duplicates" "$(grep -c '"duplicate":true' replay.out)" \
 check_eq "crash seen rows" "$(sql crash.db 'SELECT count(*) FROM
     whook_seen')" 20000
 
-# A record that a trigger refuses undoes its row with the whole batch, so
-# no row is committed without its record.  The replay stores each row
-# once.
-stream 3 f >fails.log
-sql fail.db "CREATE TABLE t (id TEXT, n INTEGER);
-    CREATE TABLE whook_seen (envelope_id TEXT NOT NULL,
-    tbl TEXT NOT NULL COLLATE NOCASE, row_id INTEGER, at TEXT NOT NULL,
-    PRIMARY KEY (envelope_id, tbl)) WITHOUT ROWID;
-    CREATE TRIGGER refuse BEFORE INSERT ON whook_seen
-    WHEN NEW.envelope_id = 'f1' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-out=$(WHOOK_OUTCOMES=1 whook-insert --db fail.db -t t <fails.log 2>err)
-check_eq "record refused exit" "$?" 75
-check_eq "record refused lines" "$(printf '%s\n' "$out" | wc -l)" 3
-check_eq "record refused every line fails" \
-    "$(printf '%s\n' "$out" | grep -c '"$error"')" 3
-check_match "record refused reason" "$out" "refused"
-check_match "record refused batch reason" "$out" "batch rolled back"
-check_eq "record refused no row" "$(sql fail.db 'SELECT count(*) FROM t')" 0
-check_eq "record refused no record" \
-    "$(sql fail.db 'SELECT count(*) FROM whook_seen')" 0
-sql fail.db 'DROP TRIGGER refuse'
-whook-insert --db fail.db -t t <fails.log >/dev/null
-check_eq "record refused replay rows" "$(sql fail.db 'SELECT count(*),
-    count(DISTINCT id) FROM t')" "3|3"
-
 if command -v mandoc >/dev/null 2>&1; then
 	out=$(mandoc -Tlint -Wwarning "$ROOT/man/whook-insert.1" 2>&1)
 	check_eq "man page lint" "$out" ""
