@@ -254,6 +254,34 @@ check_eq "crash replay duplicates" "$(grep -c '"duplicate":true' replay.out)" \
 check_eq "crash seen rows" "$(sql crash.db 'SELECT count(*) FROM
     whook_seen')" 20000
 
+# A row whose trigger fails with RAISE(FAIL), which keeps what the
+# statement did, and a record that a trigger refuses are each undone
+# alone: no row is committed without its record, the other rows of the
+# batch are stored, and the replay stores each row once.
+stream 4 f >fails.log
+sql fail.db "CREATE TABLE t (id TEXT, n INTEGER); CREATE TABLE audit (n);
+    CREATE TRIGGER fails AFTER INSERT ON t WHEN NEW.id = 'f1'
+    BEGIN INSERT INTO audit VALUES (NEW.n); SELECT RAISE(FAIL, 'no'); END;
+    CREATE TABLE whook_seen (envelope_id TEXT NOT NULL,
+    tbl TEXT NOT NULL COLLATE NOCASE, row_id INTEGER, at TEXT NOT NULL,
+    PRIMARY KEY (envelope_id, tbl)) WITHOUT ROWID;
+    CREATE TRIGGER refuse BEFORE INSERT ON whook_seen
+    WHEN NEW.envelope_id = 'f2' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+out=$(WHOOK_OUTCOMES=1 whook-insert --db fail.db -t t <fails.log)
+check_eq "refused rows exit" "$?" 65
+check_eq "refused rows two fail" \
+    "$(printf '%s\n' "$out" | grep -c '"$error"')" 2
+check_eq "refused rows others stored" \
+    "$(sql fail.db 'SELECT id FROM t ORDER BY id')" "$(printf 'f0\nf3')"
+check_eq "refused rows trigger undone" \
+    "$(sql fail.db 'SELECT count(*) FROM audit')" 0
+check_eq "refused rows records" "$(sql fail.db 'SELECT envelope_id FROM
+    whook_seen ORDER BY 1')" "$(printf 'f0\nf3')"
+sql fail.db 'DROP TRIGGER fails; DROP TRIGGER refuse'
+whook-insert --db fail.db -t t <fails.log >/dev/null
+check_eq "refused rows replay once" "$(sql fail.db 'SELECT count(*),
+    count(DISTINCT id) FROM t')" "4|4"
+
 if command -v mandoc >/dev/null 2>&1; then
 	out=$(mandoc -Tlint -Wwarning "$ROOT/man/whook-insert.1" 2>&1)
 	check_eq "man page lint" "$out" ""
