@@ -546,7 +546,7 @@ answer_persistent(
 	} else if (a->status == 504) {
 		msg_error("%s: flow gave no outcome within %u s", rq->id,
 		    cfg->timeout);
-	} else if (a->status == 503) {
+	} else if (a->status == 503 && !a->outcome) {
 		msg_error("%s: flow exited or is stopping before its outcome",
 		    rq->id);
 	}

@@ -141,6 +141,7 @@ answer_of(jv env, enum listen_respond respond, struct persist_answer *a)
 	jv last;
 
 	memset(a, 0, sizeof(*a));
+	a->outcome = 1;
 	a->status = error_status(env);
 	if (a->status == 0)
 		a->status = 200;

@@ -216,6 +216,7 @@ deliver(struct pflow *f, unsigned long gen, char *line, size_t len)
 	}
 	a.status =
 	    flow_status(&r, w->id, cfg->respond, &a.body, &a.len, &a.ctype);
+	a.outcome = 1;
 	unlink_waiter(f, w);
 	waiter_finish(w, &a);
 }

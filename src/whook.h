@@ -372,7 +372,8 @@ struct persist_answer {
 	char *body; /* malloc'd, NULL for the default body */
 	size_t len;
 	const char *ctype;
-	int busy; /* a 503 for --max-inflight: add Retry-After */
+	int busy;    /* a 503 for --max-inflight: add Retry-After */
+	int outcome; /* the status comes from the flow's outcome */
 	/* The outcome envelope, or a zeroed jv_invalid(), freed where body
 	 * is freed.  That is the request's thread, which allocated most of
 	 * it, so glibc's malloc takes no lock of another thread's arena. */

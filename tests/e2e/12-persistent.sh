@@ -138,6 +138,21 @@ check_eq "load 300 rows" "$(sql "$TMP/inproc.db" \
     amount >= 1000")" 300
 stop
 
+# A 503 that is the flow's own outcome, here from a database that cannot
+# be opened, is logged with sqlite's reason and not as a flow that ended.
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+WHOOK_DB=$TMP/missing/x.db spawn whook-listen --listen "127.0.0.1:$PORT" \
+    --persistent --flows flows 2>"$TMP/nodb.log"
+SERVER=$LAST_PID
+wait_port "$PORT" || fail "server on $PORT" "not listening"
+check_eq "unopenable database 503" "$(pay 1)" 503
+stop
+check_match "unopenable database reason" "$(cat "$TMP/nodb.log")" \
+    "unable to open database file"
+check_nomatch "unopenable database not a stopped flow" \
+    "$(cat "$TMP/nodb.log")" "before its outcome"
+
 # In-process flows that read the raw body get it, by a plain path, by
 # jq, inside $trigger, by --from or as raw_base64; the transactions flow
 # above reads none of it.
@@ -272,6 +287,8 @@ check_eq "killed flow answers 200 or 503" \
 check_eq "after kill restarted 200" "$(http_status -d x "$URL/slow")" 200
 check "after kill new process" test "$(tail -1 "$TMP/slow.pids")" != "$pid"
 check_match "after kill logged" "$(cat "$TMP/ext.log")" "killed by signal 9"
+check_match "killed flow 503 reason" "$(cat "$TMP/ext.log")" \
+    "flow exited or is stopping before its outcome"
 
 # A flow that exits without an outcome: 503, then a restart.
 check_eq "exiting flow 503" "$(http_status -d x "$URL/quit")" 503
