@@ -79,7 +79,7 @@ result_of(const struct insert *ins, const struct store_result *res)
 	last =
 	    jv_object_set(last, jv_string("table"), jv_string(ins->cfg.table));
 	last = jv_object_set(last, jv_string("rowid"),
-	    res->has_rowid ? jv_number((double)res->rowid) : jv_null());
+	    res->has_rowid ? json_integer(res->rowid) : jv_null());
 	last =
 	    jv_object_set(last, jv_string("changes"), jv_number(res->changes));
 	if (res->duplicate)

@@ -617,6 +617,19 @@ json_parse(const char *text, size_t len)
 	return without_input(value);
 }
 
+jv
+json_integer(long long value)
+{
+	char text[32];
+	int n;
+
+	if (value >= -(1LL << 53) && value <= 1LL << 53)
+		return jv_number((double)value);
+	text[0] = '\0'; /* the marker of a big integer */
+	n = snprintf(text + 1, sizeof(text) - 1, "%lld", value);
+	return jv_string_sized(text, n + 1);
+}
+
 int
 json_is_bignum(jv value)
 {

@@ -44,6 +44,7 @@ jv json_parse(const char *text, size_t len);
 jv json_dump(jv value);
 void json_write_reusing(
     FILE *out, jv value, jv original, const char *text, size_t len);
+jv json_integer(long long value);	  /* a number, or marked beyond 2^53 */
 int json_is_bignum(jv value);		  /* borrowed */
 const char *json_bignum_digits(jv value); /* borrowed; NULL if not one */
 jv json_text(jv value);			  /* text for interpolation */

@@ -151,6 +151,10 @@ sql r.db 'CREATE TABLE p (id INTEGER PRIMARY KEY, n INTEGER);
 envelope r1 '{"id":42,"n":1}' >in
 out=$(whook-insert --db r.db -t p <in)
 check_match "integer key rowid" "$out" '"rowid":42,"changes":1'
+envelope r4 '{"id":9223372036854775807,"n":1}' >in
+out=$(whook-insert --db r.db -t p <in)
+check_match "rowid beyond 2^53 exact" "$out" \
+    '"rowid":9223372036854775807,"changes":1'
 envelope r2 '{"id":"a","n":1}' >in
 out=$(whook-insert --db r.db -t w <in)
 check_eq "without rowid exit" "$?" 0
