@@ -282,6 +282,24 @@ whook-insert --db fail.db -t t <fails.log >/dev/null
 check_eq "refused rows replay once" "$(sql fail.db 'SELECT count(*),
     count(DISTINCT id) FROM t')" "4|4"
 
+# Without triggers, rows go in without a savepoint, and a record that
+# cannot be written, here refused by a CHECK, rolls the whole batch back.
+stream 3 g >checked.log
+sql checked.db "CREATE TABLE t (id TEXT, n INTEGER);
+    CREATE TABLE whook_seen (envelope_id TEXT NOT NULL
+    CHECK (envelope_id <> 'g1'), tbl TEXT NOT NULL COLLATE NOCASE,
+    row_id INTEGER, at TEXT NOT NULL, PRIMARY KEY (envelope_id, tbl))
+    WITHOUT ROWID"
+out=$(WHOOK_OUTCOMES=1 whook-insert --db checked.db -t t <checked.log)
+check_eq "refused record exit" "$?" 75
+check_eq "refused record every line fails" \
+    "$(printf '%s\n' "$out" | grep -c '"$error"')" 3
+check_match "refused record batch reason" "$out" "batch rolled back"
+check_eq "refused record no row" \
+    "$(sql checked.db 'SELECT count(*) FROM t')" 0
+check_eq "refused record no record" \
+    "$(sql checked.db 'SELECT count(*) FROM whook_seen')" 0
+
 if command -v mandoc >/dev/null 2>&1; then
 	out=$(mandoc -Tlint -Wwarning "$ROOT/man/whook-insert.1" 2>&1)
 	check_eq "man page lint" "$out" ""
