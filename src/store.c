@@ -95,7 +95,7 @@ struct store {
 	enum rowid_kind rowid; /* of the table, once table_ready */
 	int created_in_txn;    /* so a rollback undoes table_ready */
 	int in_txn;
-	int plain; /* the transaction's tables have no trigger nor FAIL */
+	int plain; /* the schema has no trigger and no FAIL clause */
 	sqlite3_stmt *plain_find;
 	char txn_at[32]; /* UTC time the transaction began, for "at" */
 	size_t rows;	 /* rows inserted in the open transaction */
@@ -906,28 +906,25 @@ rowid_kind_of(struct store *s)
 }
 
 /*
- * Returns whether neither the table nor whook_seen has a trigger or a
- * FAIL conflict clause (or any other text with "fail" in its schema).
- * Only these can make a failed statement keep some of its changes:
- * sqlite's FAIL resolution keeps what the statement did before the
- * error.  Within BEGIN IMMEDIATE no other connection can change that.
+ * Returns whether the database has no trigger and no FAIL conflict
+ * clause (nor any other text "fail" in its schema).  Only these can make
+ * a failed statement keep some of its changes, since sqlite's FAIL
+ * resolution keeps what the statement did before the error, also in a
+ * table that a foreign key's action reaches.  Within BEGIN IMMEDIATE no
+ * other connection can change the schema.
  */
 static int
-plain_tables(struct store *s)
+plain_schema(struct store *s)
 {
 	static const char sql[] =
-	    "SELECT count(*) FROM sqlite_master WHERE (tbl_name = ?1 "
-	    "COLLATE NOCASE OR tbl_name = '" STORE_SEEN_TABLE "' COLLATE "
-	    "NOCASE) AND (type = 'trigger' OR sql LIKE '%fail%')";
+	    "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' OR "
+	    "sql LIKE '%fail%'";
 	int rc, plain = 0;
 
 	rc = s->plain_find != NULL
 		 ? SQLITE_OK
 		 : sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
 		       &s->plain_find, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_text(
-		    s->plain_find, 1, s->cfg.table, -1, SQLITE_STATIC);
 	if (rc == SQLITE_OK && sqlite3_step(s->plain_find) == SQLITE_ROW)
 		plain = sqlite3_column_int(s->plain_find, 0) == 0;
 	if (s->plain_find != NULL)
@@ -951,7 +948,7 @@ begin_row(struct store *s, jv row, struct outcome *out)
 		if (rc != SQLITE_OK)
 			return fail(s, rc, "begin", out);
 		s->in_txn = 1;
-		s->plain = plain_tables(s);
+		s->plain = plain_schema(s);
 		stamp_txn(s);
 	}
 	if (s->table_ready)
@@ -989,7 +986,7 @@ abandon_batch(struct store *s, int code, const struct outcome *out)
 }
 
 /*
- * Inserts ROW and records ID into plain tables of an ordinary kind,
+ * Inserts ROW and records ID into an ordinary table of a plain schema,
  * where a failed statement leaves no change, so a row that does not fit
  * fails alone without a savepoint, which took about 1 us a row.  The
  * record cannot conflict, because find_seen found none.  It can fail when

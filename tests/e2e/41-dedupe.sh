@@ -282,8 +282,9 @@ whook-insert --db fail.db -t t <fails.log >/dev/null
 check_eq "refused rows replay once" "$(sql fail.db 'SELECT count(*),
     count(DISTINCT id) FROM t')" "4|4"
 
-# Without triggers, rows go in without a savepoint, and a record that
-# cannot be written, here refused by a CHECK, rolls the whole batch back.
+# In a database without triggers, rows go in without a savepoint, and a
+# record that cannot be written, here refused by a CHECK, rolls the
+# whole batch back.
 stream 3 g >checked.log
 sql checked.db "CREATE TABLE t (id TEXT, n INTEGER);
     CREATE TABLE whook_seen (envelope_id TEXT NOT NULL
