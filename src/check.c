@@ -19,6 +19,7 @@
 struct header_check {
 	char *name; /* lowercased, as envelope header names are */
 	struct secret secret;
+	unsigned char digest[SECRET_DIGEST]; /* of the secret */
 };
 
 struct check {
@@ -169,6 +170,12 @@ add_header(struct check *c, const char *arg)
 		msg_usage_error(usage, "--header %s: %s", h->name, why);
 		free(h->name);
 		return EX_USAGE;
+	}
+	if (secret_digest(h->secret.data, h->secret.len, h->digest) == -1) {
+		msg_error("--header %s: SHA-256 failed", h->name);
+		free(h->name);
+		secret_free(h->secret.data, h->secret.len);
+		return EX_SOFTWARE;
 	}
 	c->nheaders++;
 	return STAGE_READY;
@@ -415,9 +422,9 @@ check_headers(const struct check *c, jv trigger, struct outcome *out)
 			return reject(
 			    out, 403, "header %s: missing", c->headers[i].name);
 		}
-		equal = secret_equal(jv_string_value(value),
+		equal = secret_matches(jv_string_value(value),
 		    (size_t)jv_string_length_bytes(jv_copy(value)),
-		    c->headers[i].secret.data, c->headers[i].secret.len);
+		    c->headers[i].digest);
 		jv_free(value);
 		if (!equal) {
 			jv_free(headers);

@@ -143,26 +143,43 @@ fetch_sha256(void)
 	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-/*
- * Compares two byte strings in constant time, lengths included: both are
- * reduced to their SHA-256 digests, which are compared with CRYPTO_memcmp,
- * so neither the first differing byte nor the length of the expected
- * value shows in the time taken.
- */
 int
-secret_equal(const void *a, size_t alen, const void *b, size_t blen)
+secret_digest(const void *data, size_t len, unsigned char out[SECRET_DIGEST])
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	unsigned char da[EVP_MAX_MD_SIZE], db[EVP_MAX_MD_SIZE];
-	unsigned int la = 0, lb = 0;
+	unsigned int n = 0;
 	const EVP_MD *md;
 
 	pthread_once(&once, fetch_sha256);
 	/* A failed fetch costs only speed: EVP_sha256() looks it up each
-	 * time.  A failed digest compares unequal. */
+	 * time. */
 	md = sha256 != NULL ? sha256 : EVP_sha256();
-	if (EVP_Digest(a, alen, da, &la, md, NULL) != 1 ||
-	    EVP_Digest(b, blen, db, &lb, md, NULL) != 1)
-		return 0;
-	return la == lb && CRYPTO_memcmp(da, db, la) == 0;
+	if (EVP_Digest(data, len, out, &n, md, NULL) != 1 || n != SECRET_DIGEST)
+		return -1;
+	return 0;
+}
+
+/*
+ * Compares A with the byte string whose digest is DIGEST in constant
+ * time, lengths included: A is reduced to its SHA-256 digest, compared
+ * with CRYPTO_memcmp, so neither the first differing byte nor the length
+ * of the expected value shows in the time taken.  A failed digest
+ * compares unequal.
+ */
+int
+secret_matches(
+    const void *a, size_t alen, const unsigned char digest[SECRET_DIGEST])
+{
+	unsigned char da[SECRET_DIGEST];
+
+	return secret_digest(a, alen, da) == 0 &&
+	       CRYPTO_memcmp(da, digest, SECRET_DIGEST) == 0;
+}
+
+int
+secret_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+	unsigned char db[SECRET_DIGEST];
+
+	return secret_digest(b, blen, db) == 0 && secret_matches(a, alen, db);
 }

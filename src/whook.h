@@ -34,6 +34,13 @@ int secret_load(
     const char *spec, char **data, size_t *len, char *why, size_t whylen);
 void secret_free(char *data, size_t len);
 int secret_equal(const void *a, size_t alen, const void *b, size_t blen);
+/* The SHA-256 digest that secret_equal compares; secret_matches compares
+ * A with the value of DIGEST, so a fixed secret is digested once. */
+#define SECRET_DIGEST 32
+int secret_digest(
+    const void *data, size_t len, unsigned char out[SECRET_DIGEST]);
+int secret_matches(
+    const void *a, size_t alen, const unsigned char digest[SECRET_DIGEST]);
 
 /*
  * json.c: JSON text to jv and back.  Integers beyond 2^53, which a jq 1.6

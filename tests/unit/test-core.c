@@ -394,6 +394,18 @@ test_path(void)
 }
 
 static void
+test_secret_digest(void)
+{
+	unsigned char digest[SECRET_DIGEST];
+
+	CHECK("secret digest", secret_digest("abc", 3, digest) == 0);
+	CHECK("secret matches digest", secret_matches("abc", 3, digest));
+	CHECK("secret digest differs", !secret_matches("abd", 3, digest));
+	CHECK("secret digest longer", !secret_matches("abcd", 4, digest));
+	CHECK("secret digest empty", !secret_matches("", 0, digest));
+}
+
+static void
 test_secret(void)
 {
 	char why[256], *data = NULL, file[] = "/tmp/whook-secret-XXXXXX";
@@ -435,6 +447,7 @@ test_secret(void)
 	CHECK("secret differs", !secret_equal("abc", 3, "abd", 3));
 	CHECK("secret prefix differs", !secret_equal("abc", 3, "abcd", 4));
 	CHECK("secret case differs", !secret_equal("Token", 5, "token", 5));
+	test_secret_digest();
 }
 
 static void
