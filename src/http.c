@@ -543,7 +543,7 @@ answer_persistent(
 		msg_warn("%s: flow busy: %zu requests in flight, try again",
 		    rq->id, cfg->max_inflight);
 		rq->retry_after = 1;
-	} else if (a->status == 504) {
+	} else if (a->status == 504 && !a->outcome) {
 		msg_error("%s: flow gave no outcome within %u s", rq->id,
 		    cfg->timeout);
 	} else if (a->status == 503 && !a->outcome) {

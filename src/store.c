@@ -2,15 +2,17 @@
  * JSON objects as rows of a sqlite3 table: each key is a column, and every
  * value is bound as a parameter, never written into SQL text, where names
  * appear only as quoted identifiers.  The rows of a batch share one
- * transaction (BEGIN IMMEDIATE ... COMMIT) and each row has its own
- * SAVEPOINT, so a row that does not fit fails alone.  The database is in
- * WAL mode with a busy timeout, so several processes can write one file.
+ * transaction (BEGIN IMMEDIATE ... COMMIT), and a row that does not fit
+ * fails alone: sqlite undoes a failed statement, and a SAVEPOINT per row
+ * undoes one when the schema has a trigger or a FAIL clause.  The
+ * database is in WAL mode with a busy timeout, so several processes can
+ * write one file.
  *
  * With an envelope id, store_insert first looks the id up in the table
  * whook_seen, per target table, and inserts nothing when it is there.
- * Otherwise the id is recorded in the row's savepoint, so the row and its
- * record are committed, or undone, together: a log replayed after a
- * crash inserts each envelope exactly once.
+ * Otherwise the id is recorded with the row, and the row and its record
+ * are committed, or undone, together: a log replayed after a crash
+ * inserts each envelope exactly once.
  *
  * Errors map onto sysexits(3): a row that does not fit the table is
  * EX_DATAERR, a database that is busy, read-only, full or cannot be
@@ -858,6 +860,14 @@ add_seen(
 	sqlite3_reset(s->seen_add);
 	if (rc != SQLITE_DONE)
 		return fail(s, rc, STORE_SEEN_TABLE, out);
+	/* A whook_seen made by hand with an IGNORE clause can drop it. */
+	if (sqlite3_changes(s->db) != 1) {
+		snprintf(out->reason, sizeof(out->reason),
+		    "%s: the record was not written", STORE_SEEN_TABLE);
+		out->status = 0;
+		out->exit = EX_SOFTWARE;
+		return EX_SOFTWARE;
+	}
 	return 0;
 }
 

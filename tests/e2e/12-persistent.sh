@@ -23,6 +23,11 @@ cat >flows/reject <<'EOF2'
 jq --unbuffered -c '. + {"$error": {"status": 401, "step": "sh",
     "reason": "no"}}'
 EOF2
+cat >flows/late <<'EOF2'
+#!/bin/sh
+jq --unbuffered -c '. + {"$error": {"status": 504, "step": "sh",
+    "reason": "upstream timed out"}}'
+EOF2
 cat >flows/slow <<'EOF2'
 #!/bin/sh
 echo $$ >>"$WHOOK_TEST_TMP/slow.pids"
@@ -269,6 +274,9 @@ done
 check_eq "external echo one process" "$(wc -l <"$TMP/echo.pids" | tr -d ' ')" 1
 check_eq "external outcome error status 401" \
     "$(http_status -d x "$URL/reject")" 401
+check_eq "external outcome 504" "$(http_status -d x "$URL/late")" 504
+check_nomatch "external outcome 504 not a timeout" "$(cat "$TMP/ext.log")" \
+    "gave no outcome"
 
 # Killing the flow mid-run: 503 for what it held, then a restart.
 (seq 1 30 | xargs -P 10 -I{} curl -s -o /dev/null --max-time 10 \

@@ -301,6 +301,21 @@ check_eq "refused record no row" \
 check_eq "refused record no record" \
     "$(sql checked.db 'SELECT count(*) FROM whook_seen')" 0
 
+# A whook_seen made by hand whose key ignores a conflict drops the
+# record silently; the row then fails instead of going in unrecorded.
+sql handseen.db 'CREATE TABLE t1 (id); CREATE TABLE t2 (id);
+    CREATE TABLE whook_seen (envelope_id TEXT NOT NULL PRIMARY KEY
+    ON CONFLICT IGNORE, tbl TEXT NOT NULL, row_id INTEGER,
+    at TEXT NOT NULL) WITHOUT ROWID'
+envelope i1 '{"id":"a"}' >in
+whook-insert --db handseen.db -t t1 <in >/dev/null
+check_eq "ignored record first table" "$?" 0
+out=$(WHOOK_OUTCOMES=1 whook-insert --db handseen.db -t t2 <in 2>err)
+check_eq "ignored record exit" "$?" 70
+check_match "ignored record reason" "$(cat err)" "the record was not written"
+check_eq "ignored record no row" \
+    "$(sql handseen.db 'SELECT count(*) FROM t2')" 0
+
 if command -v mandoc >/dev/null 2>&1; then
 	out=$(mandoc -Tlint -Wwarning "$ROOT/man/whook-insert.1" 2>&1)
 	check_eq "man page lint" "$out" ""
