@@ -597,10 +597,17 @@ static jv
 insert_sql(const struct store *s, jv columns)
 {
 	int i, n = jv_array_length(jv_copy(columns));
+	/* INSERT OR IGNORE also skips a row that fails NOT NULL or CHECK,
+	 * so an ordinary table takes DO NOTHING, which only a uniqueness
+	 * conflict reaches.  sqlite allows no upsert on a view, a virtual
+	 * table or DEFAULT VALUES. */
+	int nothing = s->cfg.conflict == STORE_IGNORE &&
+		      s->rowid != ROWID_RETURNING && n > 0;
 	jv sql;
 
 	sql = jv_string_append_str(
-	    jv_string(insert_verb[s->cfg.conflict]), " INTO ");
+	    jv_string(nothing ? "INSERT" : insert_verb[s->cfg.conflict]),
+	    " INTO ");
 	sql = append_ident(sql, s->cfg.table);
 	if (n == 0) {
 		sql = jv_string_append_str(sql, " DEFAULT VALUES");
@@ -613,6 +620,9 @@ insert_sql(const struct store *s, jv columns)
 		sql = jv_string_append_str(sql, ")");
 		if (s->cfg.conflict == STORE_UPDATE)
 			sql = append_upsert(s, sql, columns);
+		if (nothing)
+			sql = jv_string_append_str(
+			    sql, " ON CONFLICT DO NOTHING");
 	}
 	if (s->rowid == ROWID_NONE ||
 	    (s->rowid == ROWID_LAST_INSERT && s->cfg.conflict != STORE_UPDATE))

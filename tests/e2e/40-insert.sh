@@ -130,6 +130,20 @@ out=$(whook-insert --db c.db -t t -o ignore <in)
 check_eq "conflict ignore exit" "$?" 0
 check_match "conflict ignore changes 0" "$out" '"rowid":null,"changes":0'
 check_eq "conflict ignore keeps row" "$(sql c.db 'SELECT n FROM t')" 1
+sql ck.db 'CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL
+    CHECK (n > 0))'
+{
+	envelope k1 '{"id":"a","n":-1}'
+	envelope k2 '{"id":"b","n":null}'
+} >in
+out=$(WHOOK_OUTCOMES=1 whook-insert --db ck.db -t t -o ignore <in)
+check_eq "ignore still checks exit" "$?" 65
+check_match "ignore still checks CHECK" "$out" "CHECK constraint failed"
+check_match "ignore still checks NOT NULL" "$out" "NOT NULL constraint failed"
+check_eq "ignore still checks no row" "$(sql ck.db 'SELECT count(*) FROM t')" 0
+WHOOK_OUTCOMES=1 whook-insert --db ck.db -t t -o ignore <in >out
+check_eq "ignore still checks replay not duplicate" \
+    "$(grep -c '"duplicate"' out)" 0
 envelope f3 '{"id":"k","n":2}' >in
 out=$(whook-insert --db c.db -t t -o update -k id <in)
 check_eq "conflict update exit" "$?" 0
