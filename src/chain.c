@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "whook.h"
@@ -146,6 +147,39 @@ build_stage(struct stage *st, const char *name, int argc, char **words)
 	return rc;
 }
 
+/* Returns whether A and B name one database: the same text, or files
+ * that exist and are one. */
+static int
+same_database(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (strcmp(a, b) == 0)
+		return 1;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * Returns the index of a stage that writes the
+ * database of an earlier one, or 0.  In one process the earlier stage
+ * holds the database's write lock until its batch commits, so the later
+ * one would wait out its busy timeout on every envelope.
+ */
+static size_t
+shared_database(const struct chain *c)
+{
+	size_t i, j;
+
+	for (j = 1; j < c->n; j++)
+		for (i = 0; i < j; i++)
+			if (c->stages[i].db != NULL &&
+			    c->stages[j].db != NULL &&
+			    same_database(c->stages[i].db, c->stages[j].db))
+				return j;
+	return 0;
+}
+
 /*
  * Builds the stages of FF.  Returns the chain, or NULL with *status the
  * exit status a stage's option parsing gave (EX_USAGE after a message).
@@ -183,6 +217,18 @@ chain_build(const struct flowfile *ff, int *status)
 			c->self.batch_max = c->stages[i].batch_max;
 			c->self.batch_ms = c->stages[i].batch_ms;
 		}
+	}
+	i = shared_database(c);
+	if (i > 0) {
+		msg_init(c->names[i]);
+		msg_error(
+		    "--db %s: an earlier step of the flow writes it too, and "
+		    "one process cannot: join these programs with a shell "
+		    "pipeline",
+		    c->stages[i].db);
+		chain_free(c);
+		*status = EX_USAGE;
+		return NULL;
 	}
 	c->self.raw_unread = c->n > 0;
 	for (i = 0; i < c->n; i++)

@@ -441,6 +441,7 @@ insert_stage(struct stage *st, int argc, char *argv[])
 	st->process = insert_process;
 	st->commit = insert_commit;
 	st->raw_unread = ins->from == NULL || !path_reads_raw(ins->from);
+	st->db = ins->cfg.db;
 	st->defer = insert_defer;
 	st->sync_fds = insert_sync_fds;
 	st->ctx = ins;

@@ -135,6 +135,7 @@ struct stage {
 	/* Set by a builder that is sure its stage never reads $trigger.raw or
 	 * raw_base64, nor writes the envelope out. */
 	int raw_unread;
+	const char *db;	  /* the database a batching stage writes, or NULL */
 	size_t batch_max; /* envelopes per commit, 0 for the default */
 	int batch_ms;	  /* time limit of a batch, 0 for the default */
 	void (*free)(void *ctx);

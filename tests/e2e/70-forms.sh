@@ -107,6 +107,26 @@ check_eq "infinity same in both forms" \
     "$(sql "$TMP/real-run.db" 'SELECT v FROM r ORDER BY v')" \
     "$(sql "$TMP/real-sh.db" 'SELECT v FROM r ORDER BY v')"
 
+# Two inserts into one database cannot share a process, because the
+# first holds the write lock until its batch commits: whook-run refuses
+# such a flow file at once, and the shell pipeline stores both rows.
+cat >flows/twodb <<'EOF2'
+#!/usr/bin/env whook-run
+whook-insert --db "${WHOOK_DB}" --table a --create |
+whook-map '{"rowid": "{{$last.rowid}}"}' |
+whook-insert --db "${WHOOK_DB}" --table b --create --no-dedupe
+EOF2
+chmod +x flows/twodb
+printf '%s\n' '{"$trigger":{"id":"t1"},"$last":{"v":1}}' >twodb.ndjson
+WHOOK_DB=$TMP/twodb.db ./flows/twodb <twodb.ndjson >/dev/null 2>twodb.err
+check_eq "two inserts one database exit 64" "$?" 64
+check_match "two inserts one database reason" "$(cat twodb.err)" \
+    "whook-insert: --db $TMP/twodb.db: an earlier step of the flow writes it"
+sed 1d flows/twodb >twodb.sh
+WHOOK_DB=$TMP/twodb.db sh twodb.sh <twodb.ndjson >/dev/null
+check_eq "two inserts pipeline rows" "$(sql "$TMP/twodb.db" \
+    'SELECT (SELECT count(*) FROM a) || (SELECT count(*) FROM b)')" 11
+
 # A key given twice: libjq keeps the last, and so must the output, so
 # that what a step checked is what the next one gets.
 jq -c '.["$trigger"]' envelopes.ndjson | head -n 1 | jq -c --arg s "$secret" \
