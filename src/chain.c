@@ -161,10 +161,10 @@ same_database(const char *a, const char *b)
 }
 
 /*
- * Returns the index of a stage that writes the
- * database of an earlier one, or 0.  In one process the earlier stage
- * holds the database's write lock until its batch commits, so the later
- * one would wait out its busy timeout on every envelope.
+ * Returns the index of a stage that writes the database of an earlier
+ * one, or 0.  In one process the earlier stage holds the database's
+ * write lock until its batch commits, so the later one would wait out
+ * its busy timeout on every envelope.
  */
 static size_t
 shared_database(const struct chain *c)
