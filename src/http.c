@@ -25,6 +25,7 @@
 #include "whook.h"
 
 #define OUTPUT_SLACK (1024 * 1024)
+#define REMOTE_LEN 128 /* "[IPv6]:PORT" and its NUL */
 
 struct http_server {
 	const struct listen_config *cfg;
@@ -44,7 +45,7 @@ struct request {
 	char id[TRIGGER_ID_LEN + 1];
 	char received_at[32];
 	char method[16];
-	char remote[128];
+	char remote[REMOTE_LEN];
 	char *path;
 	char *file; /* the flow file under --flows, resolved once */
 	char *body;
@@ -140,6 +141,7 @@ http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct http_server *srv = cls;
 	struct request *rq = calloc(1, sizeof(*rq));
+	const union MHD_ConnectionInfo *ci;
 	struct timespec ts;
 
 	if (rq == NULL)
@@ -153,7 +155,12 @@ http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 		snprintf(rq->id, sizeof(rq->id), "-");
 	rq->path = strndup(uri, strcspn(uri, "?"));
 	snprintf(rq->method, sizeof(rq->method), "-");
-	format_remote(conn, rq->remote, sizeof(rq->remote));
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci != NULL && ci->socket_context != NULL)
+		snprintf(rq->remote, sizeof(rq->remote), "%s",
+		    (const char *)ci->socket_context);
+	else
+		format_remote(conn, rq->remote, sizeof(rq->remote));
 	count(srv, &srv->active, 1);
 	return rq;
 }
@@ -238,11 +245,21 @@ http_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
     enum MHD_ConnectionNotificationCode code)
 {
 	struct http_server *srv = cls;
+	char *remote;
 
-	(void)conn;
-	(void)socket_ctx;
+	/* The peer's address is formatted once a connection, for each of
+	 * its requests. */
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		remote = malloc(REMOTE_LEN);
+		if (remote != NULL)
+			format_remote(conn, remote, REMOTE_LEN);
+		*socket_ctx = remote;
+		return;
+	}
 	if (code != MHD_CONNECTION_NOTIFY_CLOSED)
 		return;
+	free(*socket_ctx);
+	*socket_ctx = NULL;
 	pthread_mutex_lock(&srv->lock);
 	srv->closed = 1;
 	pthread_cond_broadcast(&srv->changed);

@@ -107,13 +107,19 @@ trigger_id_valid(const char *id)
 void
 trigger_time(char *buf, size_t len, long long sec, long nsec)
 {
+	/* Each thread keeps the text of the last second it formatted. */
+	static _Thread_local long long last_sec = -1;
+	static _Thread_local char last[32];
 	struct tm tm;
 	time_t t = (time_t)sec;
-	size_t n;
 
-	gmtime_r(&t, &tm);
-	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03ldZ", nsec / 1000000);
+	if (sec != last_sec) {
+		gmtime_r(&t, &tm);
+		if (strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+			last[0] = '\0';
+		last_sec = sec;
+	}
+	snprintf(buf, len, "%s.%03ldZ", last, nsec / 1000000);
 }
 
 static const char *
