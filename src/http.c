@@ -688,8 +688,8 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 	if (rq->too_large)
 		return reply(conn, rq, 413, NULL, 0, NULL);
 	persist = uses_persist(rq);
-	/* An envelope that is neither logged nor read as text goes to an
-	 * in-process flow without the raw body when no step reads it. */
+	/* An in-process flow whose steps cannot read the raw body gets
+	 * envelopes without it, unless --log writes them. */
 	tr.no_raw = persist && cfg->log == NULL && rq->file != NULL &&
 		    persist_raw_unread(rq->srv->persist, rq->file);
 	trigger = trigger_build(conn, &tr);

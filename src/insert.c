@@ -182,24 +182,21 @@ static int
 insert_sync_fds(void *ctx, int *fds, int max, struct outcome *out)
 {
 	struct insert *ins = ctx;
-	int fd, err;
+	int fd;
 
 	if (store_sync_fd(ins->store, &fd, out) != 0)
 		return -1;
 	if (fd == -1)
 		return 0;
-	if (max >= 1) {
-		fds[0] = fd;
-		return 1;
+	if (max < 1) {
+		close(fd);
+		snprintf(out->reason, sizeof(out->reason),
+		    "more than the descriptors to sync that the flow allows");
+		out->exit = EX_SOFTWARE;
+		return -1;
 	}
-	err = fdatasync(fd) == -1 ? errno : 0; /* no room: sync here */
-	close(fd);
-	if (err == 0)
-		return 0;
-	snprintf(
-	    out->reason, sizeof(out->reason), "fdatasync: %s", strerror(err));
-	out->exit = EX_TEMPFAIL;
-	return -1;
+	fds[0] = fd;
+	return 1;
 }
 
 static void

@@ -348,15 +348,16 @@ hand_off(struct inproc *f, struct stage *st, struct cursor *c)
 		free(c->answers);
 		return;
 	}
-	memset(&oc, 0, sizeof(oc));
+	/* Without a handoff the commit stays unsynced until a later sync of
+	 * the same file, so its requests get 503. */
 	h = calloc(1, sizeof(*h));
-	n = st->sync_fds(st->ctx, h != NULL ? h->fds : NULL,
-	    h != NULL ? INPROC_SYNC_FDS : 0, &oc);
-	if (h == NULL || n < 0) {
-		if (n < 0)
-			msg_error("%s: %s: %s", f->file,
-			    oc.step != NULL ? oc.step : "whook-insert",
-			    oc.reason);
+	memset(&oc, 0, sizeof(oc));
+	n = h != NULL ? st->sync_fds(st->ctx, h->fds, INPROC_SYNC_FDS, &oc)
+		      : -1;
+	if (n < 0) {
+		msg_error("%s: %s: %s", f->file,
+		    oc.step != NULL ? oc.step : "whook-insert",
+		    h != NULL ? oc.reason : "out of memory");
 		send_answers(c->answers, c->n, 503);
 		free(c->answers);
 		free(h);

@@ -122,9 +122,9 @@ persist_new(const struct listen_config *cfg)
 	return p;
 }
 
-/* Finds or adds the flow of FILE (NULL: the command), under the lock. */
+/* Finds the flow of FILE (NULL: the command), under the lock, or NULL. */
 static struct pflow *
-flow_of(struct persist *p, const char *file)
+find_flow(struct persist *p, const char *file)
 {
 	struct pflow *f;
 
@@ -133,6 +133,17 @@ flow_of(struct persist *p, const char *file)
 		    (f->file != NULL && file != NULL &&
 			strcmp(f->file, file) == 0))
 			return f;
+	return NULL;
+}
+
+/* Finds or adds the flow of FILE (NULL: the command), under the lock. */
+static struct pflow *
+flow_of(struct persist *p, const char *file)
+{
+	struct pflow *f = find_flow(p, file);
+
+	if (f != NULL)
+		return f;
 	f = calloc(1, sizeof(*f));
 	if (f == NULL || (file != NULL && (f->file = strdup(file)) == NULL)) {
 		free(f);
@@ -799,9 +810,7 @@ persist_raw_unread(struct persist *p, const char *file)
 	if (file == NULL)
 		return 0;
 	pthread_mutex_lock(&p->lock);
-	for (f = p->flows; f != NULL; f = f->next)
-		if (f->file != NULL && strcmp(f->file, file) == 0)
-			break;
+	f = find_flow(p, file);
 	if (f != NULL && f->inproc != NULL)
 		unread = inproc_raw_unread(f->inproc);
 	pthread_mutex_unlock(&p->lock);

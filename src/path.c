@@ -10,9 +10,9 @@
 
 #include "whook.h"
 
-/* A step's name is also kept as a jv string, so that a lookup copies it
- * instead of making and checking a new string; the path is used by one
- * thread, as libjq's reference counts need. */
+/* A step of a path.  Its name is also kept as a jv string, so a lookup
+ * copies it instead of making and checking a new one.  libjq's reference
+ * counts are not atomic, so a path is used by one thread only. */
 struct step {
 	char *key; /* the name, or its digits for a bracketed number */
 	jv name;

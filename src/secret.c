@@ -161,9 +161,9 @@ secret_digest(const void *data, size_t len, unsigned char out[SECRET_DIGEST])
 
 /*
  * Compares A with the byte string whose digest is DIGEST in constant
- * time, lengths included: A is reduced to its SHA-256 digest, compared
- * with CRYPTO_memcmp, so neither the first differing byte nor the length
- * of the expected value shows in the time taken.  A failed digest
+ * time, lengths included.  A is reduced to its SHA-256 digest, which
+ * CRYPTO_memcmp compares, so the time taken shows neither the first
+ * differing byte nor the length of the expected value.  A failed digest
  * compares unequal.
  */
 int

@@ -1006,13 +1006,13 @@ abandon_batch(struct store *s, int code, const struct outcome *out)
 }
 
 /*
- * Inserts ROW and records ID into an ordinary table of a plain schema,
- * where a failed statement leaves no change, so a row that does not fit
+ * Inserts ROW and records ID into an ordinary table of a plain schema.
+ * There a failed statement leaves no change, so a row that does not fit
  * fails alone without a savepoint, which took about 1 us a row.  The
- * record cannot conflict, because find_seen found none.  It can fail when
- * the database does (full, I/O error) or a constraint that was added to
- * whook_seen by hand refuses it, and the row is then undone with the
- * whole batch, as sqlite itself may do after such an error.
+ * record cannot conflict, because find_seen found none.  It fails only
+ * when the database does (full, I/O error) or a constraint added to
+ * whook_seen by hand refuses it.  The row is then undone with the whole
+ * batch, as sqlite itself may do after such an error.
  */
 static int
 insert_plain(struct store *s, jv row, jv id, struct store_result *res,

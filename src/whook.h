@@ -34,8 +34,8 @@ int secret_load(
     const char *spec, char **data, size_t *len, char *why, size_t whylen);
 void secret_free(char *data, size_t len);
 int secret_equal(const void *a, size_t alen, const void *b, size_t blen);
-/* The SHA-256 digest that secret_equal compares; secret_matches compares
- * A with the value of DIGEST, so a fixed secret is digested once. */
+/* The size of the SHA-256 digest that secret_equal compares.  A fixed
+ * secret is digested once, and secret_matches compares A with it. */
 #define SECRET_DIGEST 32
 int secret_digest(
     const void *data, size_t len, unsigned char out[SECRET_DIGEST]);
@@ -124,10 +124,10 @@ struct stage {
 	int (*process)(void *ctx, jv *env, struct outcome *out);
 	/* Makes the envelopes processed since the last call durable. */
 	int (*commit)(void *ctx, struct outcome *out);
-	/* Optional, as store_defer_sync and store_sync_fd: defer makes commit
-	 * leave the syncing to the caller, and sync_fds, after each commit,
-	 * puts up to MAX descriptors to fdatasync(2) in FDS and returns how
-	 * many, or -1 with OUT filled. */
+	/* Optional, as store_defer_sync and store_sync_fd.  defer makes
+	 * commit leave the syncing to the caller.  After each commit,
+	 * sync_fds puts up to MAX descriptors to fdatasync(2) in FDS and
+	 * returns how many, or -1 with OUT filled. */
 	void (*defer)(void *ctx);
 	int (*sync_fds)(void *ctx, int *fds, int max, struct outcome *out);
 	void *ctx;
