@@ -179,7 +179,8 @@ send_answers(struct answer *answers, size_t n, int fail)
 }
 
 static void
-emit_answer(void *arg, jv env, jv original, const char *text, size_t len)
+emit_answer(void *arg, jv env, jv original, const char *text, size_t len,
+    int raw_left_out)
 {
 	struct cursor *c = arg;
 	struct answer *grown;
@@ -187,6 +188,7 @@ emit_answer(void *arg, jv env, jv original, const char *text, size_t len)
 
 	(void)text;
 	(void)len;
+	(void)raw_left_out; /* envelopes built here keep what they hold */
 	jv_free(original);
 	if (c->job == NULL) {
 		jv_free(env);

@@ -48,9 +48,10 @@ int secret_matches(
  * marker and are written back as the number they were.
  */
 jv json_parse(const char *text, size_t len);
+jv json_parse_envelope(const char *text, size_t len, int *raw_left_out);
 jv json_dump(jv value);
-void json_write_reusing(
-    FILE *out, jv value, jv original, const char *text, size_t len);
+void json_write_reusing(FILE *out, jv value, jv original, const char *text,
+    size_t len, int raw_left_out);
 jv json_integer(long long value);	  /* a number, or marked beyond 2^53 */
 int json_is_bignum(jv value);		  /* borrowed */
 const char *json_bignum_digits(jv value); /* borrowed; NULL if not one */
@@ -155,8 +156,8 @@ int ndjson_outcomes(void);
  * ORIGINAL.
  */
 struct ndjson_batch;
-typedef void ndjson_emit(
-    void *arg, jv env, jv original, const char *text, size_t len);
+typedef void ndjson_emit(void *arg, jv env, jv original, const char *text,
+    size_t len, int raw_left_out);
 struct ndjson_batch *ndjson_batch_new(struct stage *st);
 int ndjson_batch_add(
     struct ndjson_batch *b, jv env, const char *text, size_t len);

@@ -251,3 +251,29 @@ rm -f huge.ndjson
 check_eq "long stream messages" \
     "$(sed -n 's/^whook-map: \(stdin:[0-9]*\): .*/\1/p' long.err)" \
     "$(printf 'stdin:1500\nstdin:2500')"
+
+# A long raw body, escaped, comes out as it went in when the template
+# does not read it, and whole when it does.  The raw_base64 of a binary
+# body too, and a raw body with a \u escape or a bad escape as ever.
+awk 'BEGIN {
+	f = sprintf("%400s", ""); gsub(/ /, "r", f)
+	printf "{\"$trigger\":{\"id\":\"r1\",\"body\":{\"a\":1},"
+	printf "\"raw\":\"{\\\"a\\\":1,\\n\\\"f\\\":\\\"%s\\\\\\\\\\/\\\"}\"}}\n", f
+	printf "{\"$trigger\":{\"id\":\"r2\",\"raw_base64\":\"%s\"}}\n", f
+	printf "{\"$trigger\":{\"id\":\"r3\",\"raw\":\"%s\\u00e9\"}}\n", f
+}' >raw.ndjson
+whook-map '{"a": "{{$trigger.body.a}}"}' <raw.ndjson >raw.out
+check_eq "long raw exit" $? 0
+check_eq "long raw kept as text" \
+    "$(sed 's/,"$last":{"a":[0-9a-z]*}}$/}/' raw.out)" "$(cat raw.ndjson)"
+whook-map '"{{$trigger.raw}}"' <raw.ndjson >raw.out
+check_eq "long raw read" "$(jq -c '.["$last"]' raw.out)" \
+    "$(jq -c '.["$trigger"].raw' raw.ndjson)"
+whook-map '"{{$trigger.raw_base64}}"' <raw.ndjson >raw.out
+check_eq "long raw_base64 read" "$(jq -c '.["$last"]' raw.out)" \
+    "$(jq -c '.["$trigger"].raw_base64' raw.ndjson)"
+sed -n 1p raw.ndjson | sed 's/\\n/\\q/' |
+    whook-map '{"a": 1}' >raw.out 2>raw.err
+check_eq "long raw with a bad escape exit" $? 65
+check_match "long raw with a bad escape message" "$(cat raw.err)" \
+    "stdin:1: invalid JSON: Invalid escape"

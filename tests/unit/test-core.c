@@ -176,12 +176,129 @@ written(const char *text)
 	FILE *f = tmpfile();
 	size_t n;
 
-	json_write_reusing(f, jv_copy(v), v, text, strlen(text));
+	json_write_reusing(f, jv_copy(v), v, text, strlen(text), 0);
 	rewind(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = '\0';
 	fclose(f);
 	return buf;
+}
+
+/* What each case of test_json_envelope did. */
+struct envelope_case {
+	int left_out;	/* json_parse_envelope left the raw body out */
+	int raw_null;	/* and $trigger.raw was null */
+	int same_value; /* the written line parses as TEXT with $last set */
+	int same_text;	/* the line is TEXT with $last added */
+};
+
+/* Parses TEXT with json_parse_envelope, sets $last, and with TOUCH also
+ * $trigger.x, as a step would; writes it as the batch loop does. */
+static struct envelope_case
+envelope_case(const char *text, int touch)
+{
+	struct envelope_case r = {0};
+	size_t len = strlen(text), n;
+	jv v = json_parse_envelope(text, len, &r.left_out), want, got, t;
+	char *buf = malloc(2 * len + 64);
+	FILE *f = tmpfile();
+
+	if (!jv_is_valid(v) || buf == NULL || f == NULL) {
+		jv_free(v);
+		free(buf);
+		if (f != NULL)
+			fclose(f);
+		return r;
+	}
+	t = jv_object_get(jv_copy(v), jv_string("$trigger"));
+	got = jv_object_get(jv_copy(t), jv_string("raw"));
+	r.raw_null = jv_get_kind(got) == JV_KIND_NULL;
+	jv_free(got);
+	want = jv_object_set(
+	    json_parse(text, len), jv_string("$last"), jv_number(1));
+	got = jv_object_set(jv_copy(v), jv_string("$last"), jv_number(1));
+	if (touch) {
+		t = jv_object_set(t, jv_string("x"), jv_number(2));
+		got = jv_object_set(got, jv_string("$trigger"), t);
+		want = jv_setpath(want,
+		    JV_ARRAY(jv_string("$trigger"), jv_string("x")),
+		    jv_number(2));
+	} else {
+		jv_free(t);
+	}
+	json_write_reusing(f, got, v, text, len, r.left_out);
+	rewind(f);
+	n = fread(buf, 1, 2 * len + 63, f);
+	buf[n] = '\0';
+	fclose(f);
+	got = json_parse(buf, n);
+	r.same_value = jv_equal(got, want);
+	r.same_text = n == len + 10 && memcmp(buf, text, len - 1) == 0 &&
+		      strcmp(buf + len - 1, ",\"$last\":1}") == 0;
+	free(buf);
+	return r;
+}
+
+/* The batch loop's parse leaves a long raw body out and writes it back
+ * from the text, also where it cannot copy $trigger's text. */
+static void
+test_json_envelope(void)
+{
+	char fill[300], raw[400], text[2048], many[4096];
+	struct envelope_case r;
+	size_t n;
+	int k;
+	jv bad;
+
+	memset(fill, 'x', sizeof(fill) - 1);
+	fill[sizeof(fill) - 1] = '\0';
+	snprintf(raw, sizeof(raw), "{\\\"a\\\":\\\"%s\\n\\/\\t\\\"}", fill);
+	snprintf(text, sizeof(text),
+	    "{\"$trigger\":{\"id\":\"e1\",\"raw\":\"%s\",\"n\":1}}", raw);
+	r = envelope_case(text, 0);
+	CHECK("json envelope raw left out", r.left_out);
+	CHECK("json envelope raw null inside", r.raw_null);
+	CHECK("json envelope raw written back", r.same_value);
+	CHECK("json envelope text copied", r.same_text);
+	r = envelope_case(text, 1);
+	CHECK("json envelope changed $trigger left out", r.left_out);
+	CHECK("json envelope raw back in a changed $trigger", r.same_value);
+
+	snprintf(text, sizeof(text),
+	    "{\"$trigger\":{\"raw\":\"%s\"},\"$trigger\":{\"raw\":\"%s\"}}",
+	    fill, raw);
+	r = envelope_case(text, 0);
+	CHECK("json envelope raw back with a repeated key", r.same_value);
+	n = (size_t)snprintf(many, sizeof(many), "{");
+	for (k = 0; k < 40; k++)
+		n += (size_t)snprintf(
+		    many + n, sizeof(many) - n, "\"k%d\":%d,", k, k);
+	snprintf(
+	    many + n, sizeof(many) - n, "\"$trigger\":{\"raw\":\"%s\"}}", raw);
+	r = envelope_case(many, 0);
+	CHECK("json envelope raw back past 32 members", r.same_value);
+
+	snprintf(
+	    text, sizeof(text), "{\"$trigger\":{\"raw_base64\":\"%s\"}}", fill);
+	r = envelope_case(text, 0);
+	CHECK("json envelope raw_base64 left out", r.left_out);
+	CHECK("json envelope raw_base64 text copied", r.same_text);
+	snprintf(
+	    text, sizeof(text), "{\"$trigger\":{\"raw\":\"%s\\u00e9\"}}", fill);
+	r = envelope_case(text, 0);
+	CHECK("json envelope raw with \\u kept", !r.left_out);
+	CHECK("json envelope raw with \\u decoded", !r.raw_null);
+	snprintf(text, sizeof(text),
+	    "{\"$trigger\":{\"raw\":\"short\"},\"body\":{\"raw\":\"%s\"}}",
+	    fill);
+	r = envelope_case(text, 0);
+	CHECK("json envelope short raw and body.raw kept", !r.left_out);
+	snprintf(
+	    text, sizeof(text), "{\"$trigger\":{\"raw\":\"%s\\q\"}}", fill);
+	bad = json_parse_envelope(text, strlen(text), &r.left_out);
+	CHECK(
+	    "json envelope raw with a bad escape rejected", !jv_is_valid(bad));
+	jv_free(bad);
 }
 
 /* The string form of big integers cannot come from input, numbers that
@@ -478,6 +595,7 @@ main(void)
 	test_json();
 	test_json_long();
 	test_json_markers();
+	test_json_envelope();
 	test_utf8();
 	test_path();
 	test_secret();
