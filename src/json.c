@@ -851,20 +851,16 @@ skip_blanks(const char *s, size_t len, size_t i)
 	return i;
 }
 
-/* Returns the index after the string that opens at S[I], or 0. */
+/* Returns the index after the string that opens at S[I], or 0, and
+ * whether it has an escape or a control byte. */
 static size_t
 string_end(const char *s, size_t len, size_t i, int *escaped)
 {
-	*escaped = 0;
-	for (i++; i < len; i++) {
-		if (s[i] == '\\') {
-			*escaped = 1;
-			i++;
-		} else if (s[i] == '"') {
-			return i + 1;
-		}
-	}
-	return 0;
+	int plain;
+
+	i = literal_end(s, len, i, &plain);
+	*escaped = !plain;
+	return i > len ? 0 : i;
 }
 
 /* Returns the index after the value that starts at S[I], or 0. */
