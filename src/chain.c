@@ -230,9 +230,9 @@ chain_build(const struct flowfile *ff, int *status)
 		*status = EX_USAGE;
 		return NULL;
 	}
-	c->self.raw_unread = c->n > 0;
+	c->self.reads = c->n > 0 ? reads_new() : NULL;
 	for (i = 0; i < c->n; i++)
-		c->self.raw_unread &= c->stages[i].raw_unread;
+		c->self.reads = reads_merge(c->self.reads, c->stages[i].reads);
 	c->self.name = c->n > 0 ? c->names[0] : "whook-run";
 	c->self.process = chain_process;
 	c->self.ctx = c;
@@ -262,8 +262,11 @@ chain_free(struct chain *c)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < c->n; i++)
+	for (i = 0; i < c->n; i++) {
 		if (c->stages[i].free != NULL)
 			c->stages[i].free(c->stages[i].ctx);
+		reads_free(c->stages[i].reads);
+	}
+	reads_free(c->self.reads);
 	free(c);
 }

@@ -576,9 +576,17 @@ check_stage(struct stage *st, int argc, char *argv[])
 	st->process = check_process;
 	st->ctx = c;
 	st->rejected = c->rejected;
-	/* The header check reads only $trigger.headers. */
-	st->raw_unread = c->scheme == NULL && c->nrules == 0 && c->jq == NULL &&
-			 c->rejected == NULL;
+	/* The header check reads only $trigger.headers; the others and the
+	 * rejected file may read anything. */
+	if (c->scheme == NULL && c->nrules == 0 && c->jq == NULL &&
+	    c->rejected == NULL) {
+		st->reads = reads_new();
+		if (st->reads != NULL &&
+		    reads_add_text(st->reads, "$trigger.headers") == -1) {
+			reads_free(st->reads);
+			st->reads = NULL;
+		}
+	}
 	st->free = check_free;
 	return STAGE_READY;
 }

@@ -677,7 +677,7 @@ static enum MHD_Result
 http_finish(struct MHD_Connection *conn, struct request *rq)
 {
 	struct trigger_request tr = {rq->id, rq->received_at, rq->method,
-	    rq->path, rq->body ? rq->body : "", rq->len, rq->remote, 0};
+	    rq->path, rq->body ? rq->body : "", rq->len, rq->remote, NULL};
 	const struct listen_config *cfg = rq->srv->cfg;
 	jv trigger, msg, keep;
 	char *line;
@@ -688,10 +688,10 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 	if (rq->too_large)
 		return reply(conn, rq, 413, NULL, 0, NULL);
 	persist = uses_persist(rq);
-	/* An in-process flow whose steps cannot read the raw body gets
-	 * envelopes without it, unless --log writes them. */
-	tr.no_raw = persist && cfg->log == NULL && rq->file != NULL &&
-		    persist_raw_unread(rq->srv->persist, rq->file);
+	/* An in-process flow gets envelopes without the long strings that
+	 * its steps cannot read, unless --log writes them. */
+	if (persist && cfg->log == NULL)
+		tr.reads = persist_reads(rq->srv->persist, rq->file);
 	trigger = trigger_build(conn, &tr);
 	if (!jv_is_valid(trigger)) {
 		msg = jv_invalid_get_msg(trigger);

@@ -437,7 +437,14 @@ insert_stage(struct stage *st, int argc, char *argv[])
 	st->name = "whook-insert";
 	st->process = insert_process;
 	st->commit = insert_commit;
-	st->raw_unread = ins->from == NULL || !path_reads_raw(ins->from);
+	/* The row comes from $last or --from; dedupe reads $trigger.id. */
+	st->reads = reads_new();
+	if (st->reads != NULL &&
+	    ((ins->from != NULL && reads_add(st->reads, ins->from) == -1) ||
+		reads_add_text(st->reads, "$trigger.id") == -1)) {
+		reads_free(st->reads);
+		st->reads = NULL;
+	}
 	st->db = ins->cfg.db;
 	st->defer = insert_defer;
 	st->sync_fds = insert_sync_fds;

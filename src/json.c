@@ -407,12 +407,19 @@ apply_cuts(const char *text, size_t len, const struct cuts *c, size_t *outlen)
 }
 
 /* The state of put_back. */
+#define PLACE_MAX 32
 struct restore {
 	const char *text;
 	const struct cuts *c;
 	size_t left; /* long strings still to find */
 	jv error;    /* why a string with escapes did not decode */
 	int failed;
+	/* With READS, a long string in $trigger that no read reaches is
+	 * left null; AT is where put_back is, DEPTH steps down. */
+	const struct reads *reads;
+	struct place at[PLACE_MAX];
+	size_t depth;
+	int left_out;
 };
 
 /* Returns the value of the long string literal CUT of TEXT. */
@@ -451,58 +458,6 @@ marked_cut(jv v, const struct cuts *c)
 	return k < c->n ? &c->v[k] : NULL;
 }
 
-/* Puts the long strings that apply_cuts took out back into V.  A member
- * is set again only when it contained one, because each jv_object_set
- * hashes its key. */
-static jv
-put_back(jv v, struct restore *r)
-{
-	const struct cut *cut;
-	size_t before;
-	int i, n;
-	jv item;
-
-	switch (jv_get_kind(v)) {
-	case JV_KIND_STRING:
-		cut = marked_cut(v, r->c);
-		if (cut == NULL)
-			return v;
-		item = long_string(r, cut);
-		jv_free(v);
-		r->left--;
-		return item;
-	case JV_KIND_ARRAY:
-		n = jv_array_length(jv_copy(v));
-		for (i = 0; i < n && r->left > 0; i++) {
-			before = r->left;
-			item = put_back(jv_array_get(jv_copy(v), i), r);
-			if (r->left == before)
-				jv_free(item);
-			else
-				v = jv_array_set(v, i, item);
-		}
-		return v;
-	case JV_KIND_OBJECT:
-		for (i = jv_object_iter(v);
-		     jv_object_iter_valid(v, i) && r->left > 0;
-		     i = jv_object_iter_next(v, i)) {
-			before = r->left;
-			item = put_back(jv_object_iter_value(v, i), r);
-			if (r->left == before)
-				jv_free(item);
-			else
-				v = jv_object_set(
-				    v, jv_object_iter_key(v, i), item);
-		}
-		return v;
-	default:
-		return v;
-	}
-}
-
-/* The members of $trigger that hold the raw body. */
-static const char *const raw_keys[] = {"raw", "raw_base64"};
-
 /* Returns whether libjq decodes the string literal S, LEN bytes with its
  * quotes, without an error: it has no control byte, and each escape is
  * one of \" \\ \/ \b \f \n \r \t.  A \u escape is left to libjq. */
@@ -535,39 +490,94 @@ decodes_plainly(const char *s, size_t len)
 	}
 }
 
-/* Sets V's $trigger.raw and raw_base64 to null where their literals were
- * cut and decode without an error, and then sets *LEFT_OUT.  Each keeps
- * its place among the members, for with_raw. */
-static jv
-leave_out_raw(jv v, struct restore *r, int *left_out)
+/* Returns whether the long string CUT, at R's place, can be left null:
+ * it is in $trigger, not $trigger.id, no read reaches it, and libjq
+ * would decode it without an error. */
+static int
+unread(const struct restore *r, const struct cut *cut)
 {
-	jv key = jv_string("$trigger"), t, item;
-	const struct cut *cut;
-	size_t k;
+	const struct place *at = r->at;
 
-	t = jv_object_get(jv_copy(v), jv_copy(key));
-	if (jv_get_kind(t) != JV_KIND_OBJECT) {
-		jv_free(t);
-		jv_free(key);
+	if (r->reads == NULL || r->depth < 2 || r->depth > PLACE_MAX ||
+	    at[0].key == NULL || at[0].len != 8 ||
+	    memcmp(at[0].key, "$trigger", 8) != 0)
+		return 0;
+	if (r->depth == 2 && at[1].key != NULL && at[1].len == 2 &&
+	    memcmp(at[1].key, "id", 2) == 0)
+		return 0;
+	if (cut->kind == CUT_LONG_ESCAPED &&
+	    !decodes_plainly(r->text + cut->at, cut->len))
+		return 0;
+	return !reads_reach(r->reads, at, r->depth);
+}
+
+/* Moves R's place one step down, to KEY (LEN bytes) or, for a NULL KEY,
+ * to INDEX. */
+static void
+step_down(struct restore *r, const char *key, size_t len, long index)
+{
+	if (r->depth < PLACE_MAX)
+		r->at[r->depth] = (struct place){key, len, index};
+	r->depth++;
+}
+
+/* Puts the long strings that apply_cuts took out back into V.  A member
+ * is set again only when it contained one, because each jv_object_set
+ * hashes its key. */
+static jv
+put_back(jv v, struct restore *r)
+{
+	const struct cut *cut;
+	size_t before;
+	int i, n;
+	jv item, key;
+
+	switch (jv_get_kind(v)) {
+	case JV_KIND_STRING:
+		cut = marked_cut(v, r->c);
+		if (cut == NULL)
+			return v;
+		jv_free(v);
+		r->left--;
+		if (unread(r, cut)) {
+			r->left_out = 1;
+			return jv_null();
+		}
+		return long_string(r, cut);
+	case JV_KIND_ARRAY:
+		n = jv_array_length(jv_copy(v));
+		for (i = 0; i < n && r->left > 0; i++) {
+			before = r->left;
+			step_down(r, NULL, 0, i);
+			item = put_back(jv_array_get(jv_copy(v), i), r);
+			r->depth--;
+			if (r->left == before)
+				jv_free(item);
+			else
+				v = jv_array_set(v, i, item);
+		}
+		return v;
+	case JV_KIND_OBJECT:
+		for (i = jv_object_iter(v);
+		     jv_object_iter_valid(v, i) && r->left > 0;
+		     i = jv_object_iter_next(v, i)) {
+			before = r->left;
+			key = jv_object_iter_key(v, i);
+			step_down(r, jv_string_value(key),
+			    (size_t)jv_string_length_bytes(jv_copy(key)), 0);
+			item = put_back(jv_object_iter_value(v, i), r);
+			r->depth--;
+			if (r->left == before) {
+				jv_free(item);
+				jv_free(key);
+			} else {
+				v = jv_object_set(v, key, item);
+			}
+		}
+		return v;
+	default:
 		return v;
 	}
-	/* With T its only holder, $trigger changes without a copy. */
-	v = jv_object_set(v, jv_copy(key), jv_null());
-	for (k = 0; k < 2; k++) {
-		item = jv_object_get(jv_copy(t), jv_string(raw_keys[k]));
-		cut = jv_get_kind(item) == JV_KIND_STRING
-			  ? marked_cut(item, r->c)
-			  : NULL;
-		jv_free(item);
-		if (cut == NULL || cut->kind == CUT_BIG ||
-		    (cut->kind == CUT_LONG_ESCAPED &&
-			!decodes_plainly(r->text + cut->at, cut->len)))
-			continue;
-		t = jv_object_set(t, jv_string(raw_keys[k]), jv_null());
-		r->left--;
-		*left_out = 1;
-	}
-	return jv_object_set(v, key, t);
 }
 
 /* Returns whether V (borrowed), keys included, contains a string of the
@@ -637,12 +647,13 @@ without_input(jv v)
 	return v;
 }
 
-/* Parses TEXT for json_parse and json_parse_envelope. */
+/* Parses TEXT for json_parse and json_parse_unread. */
 static jv
-parse(const char *text, size_t len, int leave_raw, int *left_out)
+parse(const char *text, size_t len, const struct reads *reads,
+    const struct place *at, size_t n, int *left_out)
 {
 	struct cuts c = {0};
-	struct restore r = {.text = text, .c = &c};
+	struct restore r = {.text = text, .c = &c, .reads = reads};
 	char *copy;
 	size_t copylen;
 	jv value;
@@ -670,11 +681,12 @@ parse(const char *text, size_t len, int leave_raw, int *left_out)
 		value = jv_parse_sized(copy, (int)copylen);
 		free(copy);
 		r.left = c.nlong;
-		if (leave_raw && jv_get_kind(value) == JV_KIND_OBJECT &&
-		    r.left > 0)
-			value = leave_out_raw(value, &r, left_out);
+		for (r.depth = 0; r.depth < n && r.depth < PLACE_MAX; r.depth++)
+			r.at[r.depth] = at[r.depth];
+		r.depth = n;
 		if (jv_is_valid(value) && r.left > 0)
 			value = put_back(value, &r);
+		*left_out = r.left_out;
 		if (r.failed) {
 			jv_free(value);
 			value = r.error;
@@ -712,22 +724,23 @@ json_parse(const char *text, size_t len)
 {
 	int left_out = 0;
 
-	return parse(text, len, 0, &left_out);
+	return parse(text, len, NULL, NULL, 0, &left_out);
 }
 
 /*
- * Parses an envelope like json_parse, but leaves $trigger.raw and
- * raw_base64 null when they are long, for a stage that reads neither;
- * json_write_reusing puts them back.  libjq decodes an escaped body a
- * byte at a time: leaving out the 1.6 KB body of a 3.2 KB envelope took
- * flows.d/transactions from 29 to about 24 us an envelope.  *LEFT_OUT is
- * set when a member was left out.
+ * Parses TEXT, the value at the place AT (N steps) of an envelope, like
+ * json_parse, but leaves null each long string in $trigger that no path
+ * of READS reaches.  libjq makes a string a byte at a time: leaving out
+ * the raw copy of the body took flows.d/transactions from 29 to about 24
+ * us for a 3.2 KB logged envelope.  *LEFT_OUT is set when one was left
+ * out; json_write_reusing then writes $trigger from the text.
  */
 jv
-json_parse_envelope(const char *text, size_t len, int *left_out)
+json_parse_unread(const char *text, size_t len, const struct reads *reads,
+    const struct place *at, size_t n, int *left_out)
 {
 	*left_out = 0;
-	return parse(text, len, 1, left_out);
+	return parse(text, len, reads, at, n, left_out);
 }
 
 jv
@@ -965,33 +978,26 @@ write_dump(FILE *out, jv value)
 	jv_free(text);
 }
 
-/* Returns the $trigger T, which json_parse_envelope parsed from TEXT,
- * with the raw body it left out put back. */
+/* Returns the $trigger of TEXT, parsed in full, in place of T, which
+ * json_parse_unread left strings out of.  No step writes $trigger, so the
+ * text gives its value.  Consumes T. */
 static jv
-with_raw(jv t, const char *text, size_t len)
+whole_trigger(jv t, const char *text, size_t len)
 {
-	jv whole = json_parse(text, len), from, item;
-	size_t k;
+	jv whole = json_parse(text, len);
 
-	from = jv_get_kind(whole) == JV_KIND_OBJECT
-		   ? jv_object_get(whole, jv_string("$trigger"))
-		   : whole;
-	for (k = 0; k < 2 && jv_get_kind(t) == JV_KIND_OBJECT &&
-		    jv_get_kind(from) == JV_KIND_OBJECT;
-	     k++) {
-		item = jv_object_get(jv_copy(from), jv_string(raw_keys[k]));
-		if (jv_is_valid(item))
-			t = jv_object_set(t, jv_string(raw_keys[k]), item);
-		else
-			jv_free(item);
+	if (jv_get_kind(whole) != JV_KIND_OBJECT ||
+	    !jv_object_has(jv_copy(whole), jv_string("$trigger"))) {
+		jv_free(whole);
+		return t;
 	}
-	jv_free(from);
-	return t;
+	jv_free(t);
+	return jv_object_get(whole, jv_string("$trigger"));
 }
 
-/* Returns VALUE with its $trigger, from TEXT, given its raw body back. */
+/* Returns VALUE with the $trigger of TEXT. */
 static jv
-whole_envelope(jv value, const char *text, size_t len)
+with_whole_trigger(jv value, const char *text, size_t len)
 {
 	jv key = jv_string("$trigger"), t;
 
@@ -1000,8 +1006,7 @@ whole_envelope(jv value, const char *text, size_t len)
 		return value;
 	}
 	t = jv_object_get(jv_copy(value), jv_copy(key));
-	value = jv_object_set(value, jv_copy(key), jv_null());
-	return jv_object_set(value, key, with_raw(t, text, len));
+	return jv_object_set(value, key, whole_trigger(t, text, len));
 }
 
 /*
@@ -1011,13 +1016,13 @@ whole_envelope(jv value, const char *text, size_t len)
  * three times as much as parsing it (47 against 16 us for 2.7 KB on the
  * test machine), and most steps change only $last.  The copies go to OUT
  * as they are: a jv string would check their UTF-8 again.  With
- * RAW_LEFT_OUT, json_parse_envelope left the raw body out of VALUE, and a
- * $trigger that is not copied gets it back from TEXT.  Consumes VALUE and
- * ORIGINAL.
+ * LEFT_OUT, json_parse_unread left strings out of VALUE's $trigger, and a
+ * $trigger that is not copied is parsed again from TEXT.  Consumes VALUE
+ * and ORIGINAL.
  */
 void
 json_write_reusing(FILE *out, jv value, jv original, const char *text,
-    size_t len, int raw_left_out)
+    size_t len, int left_out)
 {
 	struct member m[32];
 	const struct member *found;
@@ -1030,8 +1035,8 @@ json_write_reusing(FILE *out, jv value, jv original, const char *text,
 		: -1;
 	if (n < 0) {
 		jv_free(original);
-		if (raw_left_out && jv_get_kind(value) == JV_KIND_OBJECT)
-			value = whole_envelope(value, text, len);
+		if (left_out && jv_get_kind(value) == JV_KIND_OBJECT)
+			value = with_whole_trigger(value, text, len);
 		write_dump(out, value);
 		return;
 	}
@@ -1051,9 +1056,9 @@ json_write_reusing(FILE *out, jv value, jv original, const char *text,
 			jv_free(v);
 			continue;
 		}
-		if (raw_left_out && jv_string_length_bytes(jv_copy(k)) == 8 &&
+		if (left_out && jv_string_length_bytes(jv_copy(k)) == 8 &&
 		    memcmp(jv_string_value(k), "$trigger", 8) == 0)
-			v = with_raw(v, text, len);
+			v = whole_trigger(v, text, len);
 		write_dump(out, k);
 		putc(':', out);
 		write_dump(out, v);

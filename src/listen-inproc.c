@@ -65,9 +65,10 @@ struct inproc {
 	struct job *head, **tail;
 	int stopping;
 	int stopped; /* the thread has ended: new jobs get 503 */
-	/* The chain is built and no step reads $trigger.raw or raw_base64,
-	 * nor writes the envelope out. */
-	atomic_int raw_unread;
+	/* Once the chain is built, a copy of what its steps read, for the
+	 * request threads: NULL while it is not known, or when a step or
+	 * --respond output may read the whole envelope. */
+	_Atomic(struct reads *) reads;
 	/* The syncer, when deferring. */
 	int deferring;
 	pthread_t syncer;
@@ -179,8 +180,8 @@ send_answers(struct answer *answers, size_t n, int fail)
 }
 
 static void
-emit_answer(void *arg, jv env, jv original, const char *text, size_t len,
-    int raw_left_out)
+emit_answer(
+    void *arg, jv env, jv original, const char *text, size_t len, int left_out)
 {
 	struct cursor *c = arg;
 	struct answer *grown;
@@ -188,7 +189,7 @@ emit_answer(void *arg, jv env, jv original, const char *text, size_t len,
 
 	(void)text;
 	(void)len;
-	(void)raw_left_out; /* envelopes built here keep what they hold */
+	(void)left_out; /* envelopes built here are whole */
 	jv_free(original);
 	if (c->job == NULL) {
 		jv_free(env);
@@ -506,8 +507,8 @@ inproc_run(void *arg)
 		batch_ms = st->batch_ms;
 	if (ob.b != NULL)
 		start_syncer(f, st);
-	atomic_store(&f->raw_unread,
-	    ob.b != NULL && st->raw_unread && f->respond != RESPOND_OUTPUT);
+	if (ob.b != NULL && f->respond != RESPOND_OUTPUT)
+		atomic_store(&f->reads, reads_merge(reads_new(), st->reads));
 	for (;;) {
 		jobs = take_jobs(f, ob.n, max - ob.n);
 		if (jobs == NULL && ob.n == 0)
@@ -552,10 +553,10 @@ inproc_start(const char *file, enum listen_respond respond)
 	return f;
 }
 
-int
-inproc_raw_unread(struct inproc *f)
+const struct reads *
+inproc_reads(struct inproc *f)
 {
-	return atomic_load(&f->raw_unread);
+	return atomic_load(&f->reads);
 }
 
 void
@@ -606,6 +607,7 @@ inproc_free(struct inproc *f)
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->queued);
 	pthread_cond_destroy(&f->handed);
+	reads_free(atomic_load(&f->reads));
 	free(f->file);
 	free(f);
 }

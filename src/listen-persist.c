@@ -801,20 +801,23 @@ fail:
 	return -1;
 }
 
-int
-persist_raw_unread(struct persist *p, const char *file)
+/* Returns what the in-process flow FILE reads, or NULL when it is not
+ * known or may be all of the envelope.  The set lasts until persist_free.
+ */
+const struct reads *
+persist_reads(struct persist *p, const char *file)
 {
+	const struct reads *reads = NULL;
 	struct pflow *f;
-	int unread = 0;
 
 	if (file == NULL)
-		return 0;
+		return NULL;
 	pthread_mutex_lock(&p->lock);
 	f = find_flow(p, file);
 	if (f != NULL && f->inproc != NULL)
-		unread = inproc_raw_unread(f->inproc);
+		reads = inproc_reads(f->inproc);
 	pthread_mutex_unlock(&p->lock);
-	return unread;
+	return reads;
 }
 
 void

@@ -401,10 +401,14 @@ body_form(
 	return f.fields;
 }
 
+/* Parses a JSON body; a long string that READS cannot reach is left
+ * null. */
 static jv
-body_json(const char *body, size_t len)
+body_json(const char *body, size_t len, const struct reads *reads)
 {
+	static const struct place at[] = {{"$trigger", 8, 0}, {"body", 4, 0}};
 	const char *why, *cut;
+	int left_out;
 	jv v, msg;
 
 	if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
@@ -416,7 +420,7 @@ body_json(const char *body, size_t len)
 	if (!utf8_valid(body, len))
 		return jv_invalid_with_msg(jv_string("invalid JSON body: "
 						     "invalid UTF-8"));
-	v = json_parse(body, len);
+	v = json_parse_unread(body, len, reads, at, 2, &left_out);
 	if (jv_is_valid(v))
 		return v;
 	msg = jv_invalid_get_msg(v);
@@ -450,7 +454,7 @@ body_value(struct MHD_Connection *conn, const struct trigger_request *rq)
 
 	switch (body_kind(ctype)) {
 	case BODY_JSON:
-		return body_json(rq->body, rq->len);
+		return body_json(rq->body, rq->len, rq->reads);
 	case BODY_URLENCODED:
 		/* libmicrohttpd's post processor would cut a value at a raw
 		 * NUL byte. */
@@ -677,7 +681,7 @@ trigger_build(struct MHD_Connection *conn, const struct trigger_request *rq)
 	t = jv_object_set(t, jv_string("query"), query);
 	t = jv_object_set(t, jv_string("headers"), headers);
 	t = jv_object_set(t, jv_string("body"), body);
-	if (rq->no_raw)
+	if (rq->reads != NULL && !reads_raw(rq->reads))
 		; /* the in-process flow reads neither */
 	else if (raw_as_text(rq->body, rq->len))
 		t = jv_object_set(t, jv_string("raw"),

@@ -204,7 +204,7 @@ map_stage(struct stage *st, int argc, char *argv[])
 	st->name = "whook-map";
 	st->process = map_process;
 	st->ctx = m;
-	st->raw_unread = !template_reads_raw(m->template);
+	st->reads = template_reads(m->template);
 	st->free = map_free;
 	return STAGE_READY;
 }

@@ -42,8 +42,8 @@ struct ndjson_batch {
 	jv *originals;
 	char **texts;
 	size_t *lens;
-	int *pending;	   /* not yet committed, so not yet answered */
-	int *raw_left_out; /* by json_parse_envelope */
+	int *pending;  /* not yet committed, so not yet answered */
+	int *left_out; /* by json_parse_unread */
 	size_t n, cap;
 	struct timespec opened;
 };
@@ -166,9 +166,9 @@ batch_grow(struct ndjson_batch *b)
 	b->texts = realloc(b->texts, b->cap * sizeof(char *));
 	b->lens = realloc(b->lens, b->cap * sizeof(size_t));
 	b->pending = realloc(b->pending, b->cap * sizeof(int));
-	b->raw_left_out = realloc(b->raw_left_out, b->cap * sizeof(int));
+	b->left_out = realloc(b->left_out, b->cap * sizeof(int));
 	if (b->envelopes == NULL || b->originals == NULL || b->texts == NULL ||
-	    b->lens == NULL || b->pending == NULL || b->raw_left_out == NULL) {
+	    b->lens == NULL || b->pending == NULL || b->left_out == NULL) {
 		msg_error("out of memory");
 		exit(EX_OSERR);
 	}
@@ -176,7 +176,7 @@ batch_grow(struct ndjson_batch *b)
 
 static void
 batch_push(struct ndjson_batch *b, jv env, jv original, const char *text,
-    size_t len, int pending, int raw_left_out)
+    size_t len, int pending, int left_out)
 {
 	if (b->n == b->cap)
 		batch_grow(b);
@@ -193,7 +193,7 @@ batch_push(struct ndjson_batch *b, jv env, jv original, const char *text,
 	b->envelopes[b->n] = env;
 	b->originals[b->n] = original;
 	b->pending[b->n] = pending;
-	b->raw_left_out[b->n] = raw_left_out;
+	b->left_out[b->n] = left_out;
 	b->n++;
 }
 
@@ -246,12 +246,12 @@ reject(struct stage *st, jv env, int code, struct outcome *oc)
 
 /* Writes one envelope of a flushed batch on the FILE in ARG. */
 static void
-emit_line(void *arg, jv env, jv original, const char *text, size_t len,
-    int raw_left_out)
+emit_line(
+    void *arg, jv env, jv original, const char *text, size_t len, int left_out)
 {
 	FILE *out = arg;
 
-	json_write_reusing(out, env, original, text, len, raw_left_out);
+	json_write_reusing(out, env, original, text, len, left_out);
 	putc('\n', out);
 }
 
@@ -284,7 +284,7 @@ ndjson_batch_flush(struct ndjson_batch *b, ndjson_emit *emit, void *arg)
 			continue;
 		}
 		emit(arg, env, b->originals[i], b->texts[i], b->lens[i],
-		    b->raw_left_out[i]);
+		    b->left_out[i]);
 		free(b->texts[i]);
 	}
 	b->n = 0;
@@ -303,8 +303,8 @@ is_blank(const char *s, size_t n)
 }
 
 static int
-batch_add(struct ndjson_batch *b, jv env, const char *text, size_t len,
-    int raw_left_out)
+batch_add(
+    struct ndjson_batch *b, jv env, const char *text, size_t len, int left_out)
 {
 	struct stage *st = b->st;
 	struct outcome oc;
@@ -312,20 +312,20 @@ batch_add(struct ndjson_batch *b, jv env, const char *text, size_t len,
 	int code;
 
 	if (ndjson_outcomes() && envelope_has_error(env)) {
-		batch_push(b, env, jv_copy(env), text, len, 0, raw_left_out);
+		batch_push(b, env, jv_copy(env), text, len, 0, left_out);
 		return 0;
 	}
 	original = jv_copy(env);
 	memset(&oc, 0, sizeof(oc));
 	code = st->process(st->ctx, &env, &oc);
 	if (code == 0) {
-		batch_push(b, env, original, text, len, st->commit != NULL,
-		    raw_left_out);
+		batch_push(
+		    b, env, original, text, len, st->commit != NULL, left_out);
 		return 0;
 	}
 	env = reject(st, env, code, &oc);
 	if (jv_is_valid(env))
-		batch_push(b, env, original, text, len, 0, raw_left_out);
+		batch_push(b, env, original, text, len, 0, left_out);
 	else
 		jv_free(original);
 	return code;
@@ -343,12 +343,13 @@ process_line(
     struct ndjson_batch *b, const char *line, size_t n, unsigned long lineno)
 {
 	jv env, msg;
-	int raw_left_out = 0;
+	int left_out = 0;
 
-	/* A stage that reads no raw body and writes no rejected file lets
-	 * the parse leave the body out. */
-	if (b->st->raw_unread && b->st->rejected == NULL)
-		env = json_parse_envelope(line, n, &raw_left_out);
+	/* The long strings that the stage cannot read are left out, and
+	 * written back from the line. */
+	if (b->st->rejected == NULL)
+		env = json_parse_unread(
+		    line, n, b->st->reads, NULL, 0, &left_out);
 	else
 		env = json_parse(line, n);
 	if (!jv_is_valid(env)) {
@@ -368,7 +369,7 @@ process_line(
 		jv_free(env);
 		return EX_DATAERR;
 	}
-	return batch_add(b, env, line, n, raw_left_out);
+	return batch_add(b, env, line, n, left_out);
 }
 
 struct ndjson_batch *
@@ -395,7 +396,7 @@ batch_release(struct ndjson_batch *b)
 	free(b->texts);
 	free(b->lens);
 	free(b->pending);
-	free(b->raw_left_out);
+	free(b->left_out);
 }
 
 /* Frees B, which a flush has emptied. */

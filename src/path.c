@@ -187,25 +187,53 @@ path_get(const struct path *p, jv envelope)
 	return v;
 }
 
-/* Returns whether P names $trigger.raw or $trigger.raw_base64, a value
- * inside one, or a value that contains one. */
+/* Returns whether P names the value at the place AT, N steps, a value
+ * inside it, or a value that contains it. */
 int
-path_reads_raw(const struct path *p)
+path_reaches(const struct path *p, const struct place *at, size_t n)
 {
-	static const char *const raw[][2] = {
-	    {"$trigger", "raw"}, {"$trigger", "raw_base64"}};
-	size_t i, k;
+	const struct step *st;
+	size_t i;
 
 	if (p->env)
 		return 0;
-	for (k = 0; k < 2; k++) {
-		for (i = 0; i < p->nsteps && i < 2; i++)
-			if (strcmp(p->steps[i].key, raw[k][i]) != 0)
-				break;
-		if (i == p->nsteps || i == 2)
-			return 1;
+	for (i = 0; i < p->nsteps && i < n; i++) {
+		st = &p->steps[i];
+		if (at[i].key == NULL) {
+			/* step_get takes an index from the end too. */
+			if (!st->numeric ||
+			    (st->index >= 0 && st->index != at[i].index))
+				return 0;
+		} else if (strlen(st->key) != at[i].len ||
+			   memcmp(st->key, at[i].key, at[i].len) != 0) {
+			return 0;
+		}
 	}
-	return 0;
+	return 1;
+}
+
+/* Returns a copy of P, or NULL without memory. */
+static struct path *
+path_copy(const struct path *p)
+{
+	struct path *c =
+	    calloc(1, sizeof(*c) + p->nsteps * sizeof(struct step));
+	size_t i;
+
+	if (c == NULL)
+		return NULL;
+	c->env = p->env;
+	for (i = 0; i < p->nsteps; i++) {
+		c->steps[i] = p->steps[i];
+		c->steps[i].key = strdup(p->steps[i].key);
+		if (c->steps[i].key == NULL) {
+			path_free(c);
+			return NULL;
+		}
+		c->steps[i].name = jv_string(c->steps[i].key);
+		c->nsteps++;
+	}
+	return c;
 }
 
 void
@@ -220,4 +248,104 @@ path_free(struct path *p)
 		jv_free(p->steps[i].name);
 	}
 	free(p);
+}
+
+struct reads {
+	struct path **paths;
+	size_t n, cap;
+};
+
+struct reads *
+reads_new(void)
+{
+	return calloc(1, sizeof(struct reads));
+}
+
+/* Adds a copy of P to R; returns 0, or -1 without memory. */
+int
+reads_add(struct reads *r, const struct path *p)
+{
+	struct path **grown, *c;
+	size_t cap;
+
+	if (r->n == r->cap) {
+		cap = r->cap ? 2 * r->cap : 4;
+		grown = realloc(r->paths, cap * sizeof(*grown));
+		if (grown == NULL)
+			return -1;
+		r->paths = grown;
+		r->cap = cap;
+	}
+	c = path_copy(p);
+	if (c == NULL)
+		return -1;
+	r->paths[r->n++] = c;
+	return 0;
+}
+
+/* Adds the plain path EXPR to R; returns 0, or -1. */
+int
+reads_add_text(struct reads *r, const char *expr)
+{
+	struct path *p = path_compile(expr);
+	int rc = p != NULL ? reads_add(r, p) : -1;
+
+	path_free(p);
+	return rc;
+}
+
+/* Returns A with the paths of B added, or NULL, for all of the envelope,
+ * when either is NULL or memory runs out.  Consumes A. */
+struct reads *
+reads_merge(struct reads *a, const struct reads *b)
+{
+	size_t i;
+
+	if (a == NULL || b == NULL) {
+		reads_free(a);
+		return NULL;
+	}
+	for (i = 0; i < b->n; i++)
+		if (reads_add(a, b->paths[i]) == -1) {
+			reads_free(a);
+			return NULL;
+		}
+	return a;
+}
+
+/* Returns whether a stage with the reads R may read the value at AT. */
+int
+reads_reach(const struct reads *r, const struct place *at, size_t n)
+{
+	size_t i;
+
+	if (r == NULL)
+		return 1;
+	for (i = 0; i < r->n; i++)
+		if (path_reaches(r->paths[i], at, n))
+			return 1;
+	return 0;
+}
+
+int
+reads_raw(const struct reads *r)
+{
+	static const struct place raw[] = {{"$trigger", 8, 0}, {"raw", 3, 0}};
+	static const struct place raw64[] = {
+	    {"$trigger", 8, 0}, {"raw_base64", 10, 0}};
+
+	return reads_reach(r, raw, 2) || reads_reach(r, raw64, 2);
+}
+
+void
+reads_free(struct reads *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->n; i++)
+		path_free(r->paths[i]);
+	free(r->paths);
+	free(r);
 }

@@ -323,10 +323,10 @@ bytes_equal(const char *a, const char *b, size_t n, int folded)
 }
 
 /* The place of the operand in a string value. */
-enum place { AT_START, AT_END, ANYWHERE };
+enum where { AT_START, AT_END, ANYWHERE };
 
 static int
-text_match(const struct node *n, jv v, enum place where, int folded)
+text_match(const struct node *n, jv v, enum where where, int folded)
 {
 	const char *s, *p;
 	size_t len, plen, i;

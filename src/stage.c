@@ -57,5 +57,6 @@ stage_main(const char *prog, int (*build)(struct stage *, int, char **),
 	status = ndjson_run(&st, STDIN_FILENO, stdout);
 	if (st.free != NULL)
 		st.free(st.ctx);
+	reads_free(st.reads);
 	return status;
 }

@@ -598,18 +598,21 @@ template_render(struct template *t, jv envelope, int strict, jv *result,
 	return rc;
 }
 
-/* Returns whether rendering T can read the raw body: a jq placeholder
- * reads the whole envelope. */
-int
-template_reads_raw(const struct template *t)
+/* Returns the paths that rendering T reads, or NULL for the whole
+ * envelope, which a jq placeholder reads. */
+struct reads *
+template_reads(const struct template *t)
 {
+	struct reads *r = reads_new();
 	size_t i;
 
-	for (i = 0; i < t->nexprs; i++)
+	for (i = 0; i < t->nexprs && r != NULL; i++)
 		if (t->exprs[i].path == NULL ||
-		    path_reads_raw(t->exprs[i].path))
-			return 1;
-	return 0;
+		    reads_add(r, t->exprs[i].path) == -1) {
+			reads_free(r);
+			r = NULL;
+		}
+	return r;
 }
 
 void

@@ -48,10 +48,13 @@ int secret_matches(
  * marker and are written back as the number they were.
  */
 jv json_parse(const char *text, size_t len);
-jv json_parse_envelope(const char *text, size_t len, int *raw_left_out);
+struct place;
+struct reads;
+jv json_parse_unread(const char *text, size_t len, const struct reads *reads,
+    const struct place *at, size_t n, int *left_out);
 jv json_dump(jv value);
 void json_write_reusing(FILE *out, jv value, jv original, const char *text,
-    size_t len, int raw_left_out);
+    size_t len, int left_out);
 jv json_integer(long long value);	  /* a number, or marked beyond 2^53 */
 int json_is_bignum(jv value);		  /* borrowed */
 const char *json_bignum_digits(jv value); /* borrowed; NULL if not one */
@@ -62,8 +65,32 @@ int utf8_valid(const char *s, size_t len);
 struct path;
 struct path *path_compile(const char *expr);
 jv path_get(const struct path *p, jv envelope); /* envelope borrowed */
-int path_reads_raw(const struct path *p);
 void path_free(struct path *p);
+
+/*
+ * The place of a value in an envelope: a key for each object and an index
+ * for each array on the way down from the top.
+ */
+struct place {
+	const char *key; /* NULL for an index */
+	size_t len;
+	long index;
+};
+int path_reaches(const struct path *p, const struct place *at, size_t n);
+
+/*
+ * The paths of an envelope that a stage may read, with what they contain
+ * and what contains them.  A stage whose reads are NULL may read all of
+ * it.  A set is read by many threads once built, and never changed.
+ */
+struct reads;
+struct reads *reads_new(void);
+int reads_add(struct reads *r, const struct path *p); /* copies P */
+int reads_add_text(struct reads *r, const char *expr);
+struct reads *reads_merge(struct reads *a, const struct reads *b);
+int reads_reach(const struct reads *r, const struct place *at, size_t n);
+int reads_raw(const struct reads *r); /* $trigger.raw or raw_base64 */
+void reads_free(struct reads *r);
 
 /* jqprog.c: a jq program run with . = $trigger and $trigger, $last, $env. */
 struct jqprog;
@@ -86,7 +113,7 @@ struct template *template_compile(
 int template_render(struct template *t, jv envelope, int strict, jv *result,
     char *why, size_t whylen);
 size_t template_jq_count(const struct template *t); /* jq placeholders */
-int template_reads_raw(const struct template *t);
+struct reads *template_reads(const struct template *t);
 void template_free(struct template *t);
 
 /*
@@ -133,9 +160,10 @@ struct stage {
 	int (*sync_fds)(void *ctx, int *fds, int max, struct outcome *out);
 	void *ctx;
 	FILE *rejected; /* rejected envelopes without WHOOK_OUTCOMES */
-	/* Set by a builder that is sure its stage never reads $trigger.raw or
-	 * raw_base64, nor writes the envelope out. */
-	int raw_unread;
+	/* The paths the stage may read, set by its builder: NULL for all of
+	 * the envelope, as for a stage that writes the envelope out.  Freed
+	 * with the stage. */
+	struct reads *reads;
 	const char *db;	  /* the database a batching stage writes, or NULL */
 	size_t batch_max; /* envelopes per commit, 0 for the default */
 	int batch_ms;	  /* time limit of a batch, 0 for the default */
@@ -156,8 +184,8 @@ int ndjson_outcomes(void);
  * ORIGINAL.
  */
 struct ndjson_batch;
-typedef void ndjson_emit(void *arg, jv env, jv original, const char *text,
-    size_t len, int raw_left_out);
+typedef void ndjson_emit(
+    void *arg, jv env, jv original, const char *text, size_t len, int left_out);
 struct ndjson_batch *ndjson_batch_new(struct stage *st);
 int ndjson_batch_add(
     struct ndjson_batch *b, jv env, const char *text, size_t len);
@@ -329,7 +357,9 @@ struct trigger_request {
 	const char *body;
 	size_t len;
 	const char *remote; /* "IP:PORT", "[IPv6]:PORT" */
-	int no_raw; /* leave out raw and raw_base64, which no one reads */
+	/* The paths the flow may read, or NULL for all: a long string that
+	 * it cannot read is left out. */
+	const struct reads *reads;
 };
 #define TRIGGER_ID_LEN 26
 void trigger_ulid(char out[TRIGGER_ID_LEN + 1], unsigned long long ms,
@@ -403,8 +433,8 @@ struct inproc *inproc_start(const char *file, enum listen_respond respond);
 void inproc_queue(struct inproc *f, jv env, inproc_done *done, void *arg);
 /* Whether the envelopes of F can go without $trigger.raw and raw_base64,
  * which no step of its chain reads. */
-int inproc_raw_unread(struct inproc *f);
-int persist_raw_unread(struct persist *p, const char *file);
+const struct reads *inproc_reads(struct inproc *f);
+const struct reads *persist_reads(struct persist *p, const char *file);
 /* Like persist_submit without waiting: DONE gets the answer, on the
  * flow's thread or one of its own, or at once on this one. */
 void persist_submit_async(struct persist *p, const char *file, const char *id,

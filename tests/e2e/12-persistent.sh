@@ -161,30 +161,21 @@ check_nomatch "unopenable database not a stopped flow" \
 # In-process flows that read the raw body get it, by a plain path, by
 # jq, inside $trigger, by --from or as raw_base64; the transactions flow
 # above reads none of it.
-cat >flows/raw <<'EOF2'
-#!/usr/bin/env whook-run
-whook-map '{"k": "path", "v": "{{$trigger.raw}}"}' |
-whook-insert --db "$WHOOK_DB" --table raws --create
-EOF2
-cat >flows/rawjq <<'EOF2'
-#!/usr/bin/env whook-run
-whook-map '{"k": "jq", "v": "{{$trigger.raw | ascii_upcase}}"}' |
-whook-insert --db "$WHOOK_DB" --table raws --create
-EOF2
-cat >flows/rawtrigger <<'EOF2'
-#!/usr/bin/env whook-run
-whook-map '{"k": "trigger", "v": "{{$trigger}}"}' |
-whook-insert --db "$WHOOK_DB" --table raws --create
-EOF2
+# map_flow NAME TEMPLATE TABLE: writes flows/NAME, a whook-run flow that
+# maps each envelope with TEMPLATE and inserts the result into TABLE.
+map_flow() {
+	printf '%s\n' '#!/usr/bin/env whook-run' "whook-map '$2' |" \
+	    "whook-insert --db \"\$WHOOK_DB\" --table $3 --create" >"flows/$1"
+	chmod +x "flows/$1"
+}
+map_flow raw '{"k": "path", "v": "{{$trigger.raw}}"}' raws
+map_flow rawjq '{"k": "jq", "v": "{{$trigger.raw | ascii_upcase}}"}' raws
+map_flow rawtrigger '{"k": "trigger", "v": "{{$trigger}}"}' raws
 cat >flows/rawfrom <<'EOF2'
 #!/usr/bin/env whook-run
 whook-insert --db "$WHOOK_DB" --table triggers --create --from '$trigger'
 EOF2
-cat >flows/raw64 <<'EOF2'
-#!/usr/bin/env whook-run
-whook-map '{"k": "base64", "v": "{{$trigger.raw_base64}}"}' |
-whook-insert --db "$WHOOK_DB" --table raws --create
-EOF2
+map_flow raw64 '{"k": "base64", "v": "{{$trigger.raw_base64}}"}' raws
 chmod +x flows/raw*
 start raw --flows flows
 for f in raw rawjq rawtrigger rawfrom; do
@@ -218,6 +209,41 @@ check_eq "raw from trigger rows" "$(sql "$TMP/raw.db" \
 check_eq "raw base64 rows" "$(sql "$TMP/raw.db" \
     "SELECT v FROM raws WHERE k = 'base64' ORDER BY rowid")" \
     "$(printf '/zE=\n/zI=')"
+
+# An in-process flow gets a long string of the body only when a step can
+# read it.  Each of these flows reads it: by a path, by jq, inside the
+# body, by --from and by an index from the end.
+map_flow long '{"k": "path", "v": "{{$trigger.body.note}}"}' notes
+map_flow longjq '{"k": "jq", "v": "{{$trigger.body | .note}}"}' notes
+map_flow longbody '{"k": "body", "v": "{{$trigger.body}}"}' notes
+cat >flows/longfrom <<'EOF2'
+#!/usr/bin/env whook-run
+whook-insert --db "$WHOOK_DB" --table bodies --create --from '$trigger.body'
+EOF2
+map_flow longindex '{"k": "index", "v": "{{$trigger.body.list[-1]}}"}' notes
+chmod +x flows/long*
+note=$(printf '%0300d' 0 | tr 0 n)
+start long --flows flows
+for f in long longjq longbody longfrom longindex; do
+	for n in 1 2; do
+		check_eq "long $f $n 200" "$(http_status -H \
+		    'Content-Type: application/json' -d \
+		    "{\"note\":\"$note$n\",\"list\":[\"$note\",\"$note$n\"]}" \
+		    "$URL/$f")" 200
+	done
+done
+stop
+for k in path jq index; do
+	check_eq "long $k rows" "$(sql "$TMP/long.db" \
+	    "SELECT v FROM notes WHERE k = '$k' ORDER BY rowid")" \
+	    "$(printf '%s1\n%s2' "$note" "$note")"
+done
+check_eq "long body rows" "$(sql "$TMP/long.db" \
+    "SELECT json_extract(v, '$.note') FROM notes WHERE k = 'body'
+    ORDER BY rowid")" "$(printf '%s1\n%s2' "$note" "$note")"
+check_eq "long from rows" "$(sql "$TMP/long.db" \
+    "SELECT note FROM bodies ORDER BY rowid")" \
+    "$(printf '%s1\n%s2' "$note" "$note")"
 
 # Each 200 is sent only after an fdatasync(2) of the WAL that ends after
 # the row was written to it.  Under strace, each write, sync and send of

@@ -184,24 +184,35 @@ written(const char *text)
 	return buf;
 }
 
-/* What each case of test_json_envelope did. */
+/* What each case of test_json_unread did. */
 struct envelope_case {
-	int left_out;	/* json_parse_envelope left the raw body out */
-	int raw_null;	/* and $trigger.raw was null */
+	int left_out;	/* json_parse_unread left a string out */
 	int same_value; /* the written line parses as TEXT with $last set */
 	int same_text;	/* the line is TEXT with $last added */
 };
 
-/* Parses TEXT with json_parse_envelope, sets $last, and with TOUCH also
- * $trigger.x, as a step would; writes it as the batch loop does. */
+/* The reads of a header check and a map of $trigger.body.a. */
+static struct reads *
+some_reads(void)
+{
+	struct reads *r = reads_new();
+
+	reads_add_text(r, "$trigger.headers");
+	reads_add_text(r, "$trigger.body.a");
+	return r;
+}
+
+/* Parses TEXT with json_parse_unread and READS, sets $last, as a step
+ * would, and writes it as the batch loop does. */
 static struct envelope_case
-envelope_case(const char *text, int touch)
+envelope_case(const char *text, const struct reads *reads)
 {
 	struct envelope_case r = {0};
 	size_t len = strlen(text), n;
-	jv v = json_parse_envelope(text, len, &r.left_out), want, got, t;
+	jv v = json_parse_unread(text, len, reads, NULL, 0, &r.left_out);
 	char *buf = malloc(2 * len + 64);
 	FILE *f = tmpfile();
+	jv want, got;
 
 	if (!jv_is_valid(v) || buf == NULL || f == NULL) {
 		jv_free(v);
@@ -210,22 +221,9 @@ envelope_case(const char *text, int touch)
 			fclose(f);
 		return r;
 	}
-	t = jv_object_get(jv_copy(v), jv_string("$trigger"));
-	got = jv_object_get(jv_copy(t), jv_string("raw"));
-	r.raw_null = jv_get_kind(got) == JV_KIND_NULL;
-	jv_free(got);
 	want = jv_object_set(
 	    json_parse(text, len), jv_string("$last"), jv_number(1));
 	got = jv_object_set(jv_copy(v), jv_string("$last"), jv_number(1));
-	if (touch) {
-		t = jv_object_set(t, jv_string("x"), jv_number(2));
-		got = jv_object_set(got, jv_string("$trigger"), t);
-		want = jv_setpath(want,
-		    JV_ARRAY(jv_string("$trigger"), jv_string("x")),
-		    jv_number(2));
-	} else {
-		jv_free(t);
-	}
 	json_write_reusing(f, got, v, text, len, r.left_out);
 	rewind(f);
 	n = fread(buf, 1, 2 * len + 63, f);
@@ -239,12 +237,33 @@ envelope_case(const char *text, int touch)
 	return r;
 }
 
-/* The batch loop's parse leaves a long raw body out and writes it back
- * from the text, also where it cannot copy $trigger's text. */
-static void
-test_json_envelope(void)
+/* Returns whether the value at the path EXPR is null once TEXT, the
+ * value at the place AT (N steps), is parsed with READS. */
+static int
+left_null(const char *text, const struct reads *reads, const struct place *at,
+    size_t n, const char *expr)
 {
+	struct path *p = path_compile(expr);
+	int left_out;
+	jv v = json_parse_unread(text, strlen(text), reads, at, n, &left_out);
+	jv got = path_get(p, v);
+	int null = jv_get_kind(got) == JV_KIND_NULL;
+
+	jv_free(got);
+	jv_free(v);
+	path_free(p);
+	return null;
+}
+
+/* The batch loop's parse leaves out the long strings in $trigger that no
+ * step reads, and writes them back from the text, also where it cannot
+ * copy $trigger's text. */
+static void
+test_json_unread(void)
+{
+	static const struct place body[] = {{"$trigger", 8, 0}, {"body", 4, 0}};
 	char fill[300], raw[400], text[2048], many[4096];
+	struct reads *reads = some_reads(), *items;
 	struct envelope_case r;
 	size_t n;
 	int k;
@@ -255,50 +274,80 @@ test_json_envelope(void)
 	snprintf(raw, sizeof(raw), "{\\\"a\\\":\\\"%s\\n\\/\\t\\\"}", fill);
 	snprintf(text, sizeof(text),
 	    "{\"$trigger\":{\"id\":\"e1\",\"raw\":\"%s\",\"n\":1}}", raw);
-	r = envelope_case(text, 0);
-	CHECK("json envelope raw left out", r.left_out);
-	CHECK("json envelope raw null inside", r.raw_null);
-	CHECK("json envelope raw written back", r.same_value);
-	CHECK("json envelope text copied", r.same_text);
-	r = envelope_case(text, 1);
-	CHECK("json envelope changed $trigger left out", r.left_out);
-	CHECK("json envelope raw back in a changed $trigger", r.same_value);
+	r = envelope_case(text, reads);
+	CHECK("json unread raw left out", r.left_out);
+	CHECK("json unread raw null inside",
+	    left_null(text, reads, NULL, 0, "$trigger.raw"));
+	CHECK("json unread raw written back", r.same_value);
+	CHECK("json unread text copied", r.same_text);
+	r = envelope_case(text, NULL);
+	CHECK("json unread all read, nothing left out", !r.left_out);
 
 	snprintf(text, sizeof(text),
 	    "{\"$trigger\":{\"raw\":\"%s\"},\"$trigger\":{\"raw\":\"%s\"}}",
 	    fill, raw);
-	r = envelope_case(text, 0);
-	CHECK("json envelope raw back with a repeated key", r.same_value);
+	r = envelope_case(text, reads);
+	CHECK("json unread raw back with a repeated key", r.same_value);
 	n = (size_t)snprintf(many, sizeof(many), "{");
 	for (k = 0; k < 40; k++)
 		n += (size_t)snprintf(
 		    many + n, sizeof(many) - n, "\"k%d\":%d,", k, k);
 	snprintf(
 	    many + n, sizeof(many) - n, "\"$trigger\":{\"raw\":\"%s\"}}", raw);
-	r = envelope_case(many, 0);
-	CHECK("json envelope raw back past 32 members", r.same_value);
+	r = envelope_case(many, reads);
+	CHECK("json unread raw back past 32 members", r.same_value);
 
 	snprintf(
 	    text, sizeof(text), "{\"$trigger\":{\"raw_base64\":\"%s\"}}", fill);
-	r = envelope_case(text, 0);
-	CHECK("json envelope raw_base64 left out", r.left_out);
-	CHECK("json envelope raw_base64 text copied", r.same_text);
+	r = envelope_case(text, reads);
+	CHECK("json unread raw_base64 left out", r.left_out);
+	CHECK("json unread raw_base64 text copied", r.same_text);
 	snprintf(
 	    text, sizeof(text), "{\"$trigger\":{\"raw\":\"%s\\u00e9\"}}", fill);
-	r = envelope_case(text, 0);
-	CHECK("json envelope raw with \\u kept", !r.left_out);
-	CHECK("json envelope raw with \\u decoded", !r.raw_null);
-	snprintf(text, sizeof(text),
-	    "{\"$trigger\":{\"raw\":\"short\"},\"body\":{\"raw\":\"%s\"}}",
-	    fill);
-	r = envelope_case(text, 0);
-	CHECK("json envelope short raw and body.raw kept", !r.left_out);
+	r = envelope_case(text, reads);
+	CHECK("json unread raw with \\u kept", !r.left_out);
 	snprintf(
 	    text, sizeof(text), "{\"$trigger\":{\"raw\":\"%s\\q\"}}", fill);
-	bad = json_parse_envelope(text, strlen(text), &r.left_out);
-	CHECK(
-	    "json envelope raw with a bad escape rejected", !jv_is_valid(bad));
+	bad = json_parse_unread(text, strlen(text), reads, NULL, 0, &k);
+	CHECK("json unread raw with a bad escape rejected", !jv_is_valid(bad));
 	jv_free(bad);
+
+	/* Which strings a path reaches. */
+	snprintf(text, sizeof(text),
+	    "{\"$trigger\":{\"id\":\"%s\",\"body\":{\"a\":\"%s\",\"b\":\"%s\"}}"
+	    ","
+	    "\"$last\":{\"c\":\"%s\"}}",
+	    fill, fill, fill, fill);
+	CHECK("json unread long id kept",
+	    !left_null(text, reads, NULL, 0, "$trigger.id"));
+	CHECK("json unread read string kept",
+	    !left_null(text, reads, NULL, 0, "$trigger.body.a"));
+	CHECK("json unread unread string left out",
+	    left_null(text, reads, NULL, 0, "$trigger.body.b"));
+	CHECK("json unread string beyond $trigger kept",
+	    !left_null(text, reads, NULL, 0, "$last.c"));
+	snprintf(text, sizeof(text), "{\"a\":\"%s\",\"b\":\"%s\"}", fill, fill);
+	CHECK("json unread body member read",
+	    !left_null(text, reads, body, 2, "a"));
+	CHECK("json unread body member left out",
+	    left_null(text, reads, body, 2, "b"));
+	items = reads_new();
+	reads_add_text(items, "$trigger.body.items[1]");
+	snprintf(text, sizeof(text), "{\"items\":[\"%s\",\"%s\"]}", fill, fill);
+	CHECK("json unread array item read",
+	    !left_null(text, items, body, 2, "items[1]"));
+	CHECK("json unread array item left out",
+	    left_null(text, items, body, 2, "items[0]"));
+	reads_add_text(items, "$trigger.body.items[-2]");
+	CHECK("json unread index from the end read",
+	    !left_null(text, items, body, 2, "items[0]"));
+	reads_free(items);
+	items = reads_new();
+	reads_add_text(items, "$trigger.body");
+	CHECK("json unread whole body read",
+	    !left_null(text, items, body, 2, "items[0]"));
+	reads_free(items);
+	reads_free(reads);
 }
 
 /* The string form of big integers cannot come from input, numbers that
@@ -595,7 +644,7 @@ main(void)
 	test_json();
 	test_json_long();
 	test_json_markers();
-	test_json_envelope();
+	test_json_unread();
 	test_utf8();
 	test_path();
 	test_secret();

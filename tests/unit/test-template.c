@@ -233,42 +233,70 @@ test_compile_errors(void)
 		"{{nosuch(1)}}: jq: error: nosuch/1 is not defined"));
 }
 
-/* Returns whether TEMPLATE compiles and can read the raw body, or -1. */
+/* Returns whether rendering TEMPLATE can read the value at AT (N
+ * steps), or -1 when it does not compile. */
 static int
-reads_raw(const char *template)
+reaches(const char *template, const struct place *at, size_t n)
 {
 	char why[512];
 	struct template *t =
 	    template_compile(template, strlen(template), why, sizeof(why));
+	struct reads *reads;
 	int r;
 
 	if (t == NULL)
 		return -1;
-	r = template_reads_raw(t);
+	reads = template_reads(t);
+	r = at != NULL ? reads_reach(reads, at, n) : reads_raw(reads);
+	reads_free(reads);
 	template_free(t);
 	return r;
+}
+
+/* Returns whether TEMPLATE can read the raw body, or -1. */
+static int
+raw_read(const char *template)
+{
+	return reaches(template, NULL, 0);
+}
+
+/* Returns whether TEMPLATE can read $trigger.body.b, or -1. */
+static int
+b_read(const char *template)
+{
+	static const struct place b[] = {
+	    {"$trigger", 8, 0}, {"body", 4, 0}, {"b", 1, 0}};
+
+	return reaches(template, b, 3);
 }
 
 static void
 test_reads_raw(void)
 {
 	CHECK("raw: body path unread",
-	    reads_raw("{\"a\":\"{{$trigger.body.id}}\"}") == 0);
-	CHECK("raw: $last path unread", reads_raw("\"{{$last.rowid}}\"") == 0);
-	CHECK(
-	    "raw: longer key unread", reads_raw("\"{{$trigger.rawx}}\"") == 0);
-	CHECK("raw: $env unread", reads_raw("\"{{$env.raw}}\"") == 0);
-	CHECK("raw: constant unread", reads_raw("{\"a\":1}") == 0);
-	CHECK("raw: raw read", reads_raw("\"{{$trigger.raw}}\"") == 1);
+	    raw_read("{\"a\":\"{{$trigger.body.id}}\"}") == 0);
+	CHECK("raw: $last path unread", raw_read("\"{{$last.rowid}}\"") == 0);
+	CHECK("raw: longer key unread", raw_read("\"{{$trigger.rawx}}\"") == 0);
+	CHECK("raw: $env unread", raw_read("\"{{$env.raw}}\"") == 0);
+	CHECK("raw: constant unread", raw_read("{\"a\":1}") == 0);
+	CHECK("raw: raw read", raw_read("\"{{$trigger.raw}}\"") == 1);
 	CHECK("raw: bracketed raw read",
-	    reads_raw("\"{{$trigger[\\\"raw\\\"]}}\"") == 1);
+	    raw_read("\"{{$trigger[\\\"raw\\\"]}}\"") == 1);
 	CHECK("raw: inside raw_base64 read",
-	    reads_raw("\"x {{$trigger.raw_base64}}\"") == 1);
-	CHECK("raw: whole trigger read", reads_raw("\"{{$trigger}}\"") == 1);
-	CHECK("raw: jq read", reads_raw("\"{{$trigger.body | keys}}\"") == 1);
-	CHECK("raw: $envelope read", reads_raw("\"{{$envelope}}\"") == 1);
+	    raw_read("\"x {{$trigger.raw_base64}}\"") == 1);
+	CHECK("raw: whole trigger read", raw_read("\"{{$trigger}}\"") == 1);
+	CHECK("raw: jq read", raw_read("\"{{$trigger.body | keys}}\"") == 1);
+	CHECK("raw: $envelope read", raw_read("\"{{$envelope}}\"") == 1);
 	CHECK("raw: one of two read",
-	    reads_raw("[\"{{$trigger.id}}\",\"{{$trigger.raw}}\"]") == 1);
+	    raw_read("[\"{{$trigger.id}}\",\"{{$trigger.raw}}\"]") == 1);
+	CHECK("reads: other member unread",
+	    b_read("\"{{$trigger.body.a}}\"") == 0);
+	CHECK("reads: member read", b_read("\"{{$trigger.body.b}}\"") == 1);
+	CHECK("reads: inside member read",
+	    b_read("\"{{$trigger.body.b.c}}\"") == 1);
+	CHECK("reads: whole body read", b_read("\"{{$trigger.body}}\"") == 1);
+	CHECK(
+	    "reads: jq reads all", b_read("\"{{$trigger.body.a | .}}\"") == 1);
 }
 
 int
