@@ -479,29 +479,35 @@ static enum MHD_Result
 add_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
     const char *value, size_t value_size)
 {
-	jv *headers = cls, joined;
-	char *name = strndup(key, key_size), *p;
+	jv *headers = cls, joined, name;
+	char lower[256], *buf = lower;
+	size_t i;
 
 	(void)kind;
-	if (name == NULL)
+	if (key_size > sizeof(lower) && (buf = malloc(key_size)) == NULL)
 		return MHD_YES;
-	for (p = name; *p != '\0'; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p += 'a' - 'A';
+	for (i = 0; i < key_size; i++) {
+		buf[i] = key[i];
+		if (buf[i] >= 'A' && buf[i] <= 'Z')
+			buf[i] += 'a' - 'A';
+	}
 	while (value_size > 0 &&
 	       (value[value_size - 1] == ' ' || value[value_size - 1] == '\t'))
 		value_size--;
-	joined = jv_object_get(jv_copy(*headers), jv_string(name));
+	/* One key for both lookups: libjq hashes a string once. */
+	name = jv_string_sized(buf, (int)key_size);
+	if (buf != lower)
+		free(buf);
+	joined = jv_object_get(jv_copy(*headers), jv_copy(name));
 	if (jv_get_kind(joined) == JV_KIND_STRING) {
-		joined = jv_string_append_str(
-		    joined, strcmp(name, "cookie") == 0 ? "; " : ", ");
+		joined = jv_string_append_str(joined,
+		    strcmp(jv_string_value(name), "cookie") == 0 ? "; " : ", ");
 		joined = jv_string_append_buf(joined, value, (int)value_size);
 	} else {
 		jv_free(joined);
 		joined = jv_string_sized(value, (int)value_size);
 	}
-	*headers = jv_object_set(*headers, jv_string(name), joined);
-	free(name);
+	*headers = jv_object_set(*headers, name, joined);
 	return MHD_YES;
 }
 

@@ -89,6 +89,11 @@ check_eq "last field whole: 200" "$(send "$PORT" \
     'POST /h?a=%41&b HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nX-Last: end\r\n\r\n{}')" \
     200
 check_eq "last field whole" "$(header x-last)" "end"
+long=$(printf '%0300d' 0 | tr 0 N)
+check_eq "long header name: 200" "$(send "$PORT" \
+    "${start}X-$long: one\\r\\nx-$long: two\\r\\n$body")" 200
+check_eq "long header name lowercased, joined" \
+    "$(header "x-$(echo "$long" | tr N n)")" "one, two"
 check_eq "method in the path: 200" "$(send "$PORT" \
     'POST /x/POST HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nX-Last: path\r\n\r\n{}')" \
     200
