@@ -700,6 +700,20 @@ prepare_insert(
 	return 0;
 }
 
+/* Returns whether SQL still compiles against the schema.  An error in
+ * sqlite3_step that is not a constraint comes from the values (malformed
+ * JSON for json_extract) or from the schema (a table dropped since). */
+static int
+compiles(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int ok = sql != NULL &&
+		 sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK;
+
+	sqlite3_finalize(st);
+	return ok;
+}
+
 static int
 insert_row(
     struct store *s, jv row, struct store_result *res, struct outcome *out)
@@ -737,6 +751,12 @@ insert_row(
 	}
 	code = fail(s, rc, NULL, out);
 	sqlite3_reset(st);
+	if (rc == SQLITE_ERROR && compiles(s->db, sqlite3_sql(st))) {
+		/* The statement is sound, so the row's values failed it: a
+		 * generated column or a CHECK whose function refused them. */
+		out->exit = code = EX_DATAERR;
+		out->status = 0;
+	}
 	return code;
 }
 

@@ -206,6 +206,47 @@ out=$(whook-insert --db fit.db -t t <in 2>/dev/null)
 check_eq "misfits dropped without outcomes" "$(printf '%s\n' "$out" |
     grep -c '"$last":{"table"')" 2
 
+# A generated column that fails on a row's value fails that envelope
+# with 422, in a table with a trigger (savepoints) or without.  A table
+# dropped under a running process is the database's fault: 500.
+for trig in "" "CREATE TRIGGER tg AFTER INSERT ON t BEGIN SELECT 1; END;"; do
+	rm -f gen.db
+	sql gen.db "CREATE TABLE t (a TEXT, x GENERATED ALWAYS AS
+	    (json_extract(a, '\$.x')) STORED); $trig"
+	{
+		envelope e1 '{"a":"{\"x\":1}"}'
+		envelope e2 '{"a":"{bad"}'
+		envelope e3 '{"a":"{\"x\":3}"}'
+	} >in
+	out=$(WHOOK_OUTCOMES=1 whook-insert --db gen.db -t t <in 2>err)
+	check_eq "generated column${trig:+ with trigger} exit" "$?" 65
+	check_match "generated column${trig:+ with trigger} 422" "$out" \
+	    '"status":422,"step":"whook-insert","reason":"malformed JSON"'
+	check_eq "generated column${trig:+ with trigger} rows" \
+	    "$(sql gen.db 'SELECT group_concat(x) FROM t')" "1,3"
+done
+rm -f gen.db
+sql gen.db 'CREATE TABLE t (a TEXT)'
+envelope e1 '{"a":"one"}' >in1
+envelope e2 '{"a":"two"}' >in2
+mkfifo gen.fifo
+WHOOK_OUTCOMES=1 timeout 20 whook-insert --db gen.db -t t <gen.fifo \
+    >gen.out 2>/dev/null &
+inserter=$!
+exec 7>gen.fifo
+cat in1 >&7
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	[ -s gen.out ] && break
+	sleep 0.2
+done
+sql gen.db 'DROP TABLE t'
+cat in2 >&7
+exec 7>&-
+wait "$inserter"
+check_eq "dropped table exit" "$?" 70
+check_match "dropped table 500" "$(tail -n 1 gen.out)" \
+    '"status":500,"step":"whook-insert","reason":"no such table: t"'
+
 # An empty object is a row of default values, or no table to create.
 sql def.db 'CREATE TABLE d (x INTEGER DEFAULT 5)'
 envelope d1 '{}' >in
