@@ -193,6 +193,7 @@ int
 path_reaches(const struct path *p, const struct place *at, size_t n)
 {
 	const struct step *st;
+	const char *name;
 	size_t i;
 
 	if (p->env)
@@ -204,9 +205,13 @@ path_reaches(const struct path *p, const struct place *at, size_t n)
 			if (!st->numeric ||
 			    (st->index >= 0 && st->index != at[i].index))
 				return 0;
-		} else if (strlen(st->key) != at[i].len ||
-			   memcmp(st->key, at[i].key, at[i].len) != 0) {
-			return 0;
+		} else {
+			/* The name, as step_get looks it up: libjq made any
+			 * invalid UTF-8 of the key U+FFFD. */
+			name = jv_string_value(st->name);
+			if (strlen(name) != at[i].len ||
+			    memcmp(name, at[i].key, at[i].len) != 0)
+				return 0;
 		}
 	}
 	return 1;

@@ -246,7 +246,7 @@ left_null(const char *text, const struct reads *reads, const struct place *at,
 	struct path *p = path_compile(expr);
 	int left_out;
 	jv v = json_parse_unread(text, strlen(text), reads, at, n, &left_out);
-	jv got = path_get(p, v);
+	jv got = p != NULL ? path_get(p, v) : jv_invalid();
 	int null = jv_get_kind(got) == JV_KIND_NULL;
 
 	jv_free(got);
@@ -341,6 +341,12 @@ test_json_unread(void)
 	reads_add_text(items, "$trigger.body.items[-2]");
 	CHECK("json unread index from the end read",
 	    !left_null(text, items, body, 2, "items[0]"));
+	reads_free(items);
+	items = reads_new();
+	reads_add_text(items, "$trigger.body.k[\"\xff\"]");
+	snprintf(text, sizeof(text), "{\"k\":{\"\\ufffd\":\"%s\"}}", fill);
+	CHECK("json unread key of invalid UTF-8 read",
+	    !left_null(text, items, body, 2, "k[\"\xef\xbf\xbd\"]"));
 	reads_free(items);
 	items = reads_new();
 	reads_add_text(items, "$trigger.body");
