@@ -76,6 +76,14 @@ suite() {
 	check_eq "$mode: GET 405" "$(http_status "$url")" 405
 	check_eq "$mode: invalid JSON 400" "$(post \
 	    -H "X-Webhook-Secret: $secret" -d '{"id":' "$url")" 400
+	check_eq "$mode: a field missing 422" "$(post \
+	    -H "X-Webhook-Secret: $secret" \
+	    -d '{"id":"ch_part","amount":1,"currency":"usd"}' "$url")" 422
+	check_eq "$mode: empty body 422" "$(post \
+	    -H "X-Webhook-Secret: $secret" -d '' "$url")" 422
+	check_eq "$mode: no row for a partial event" "$(sql "$db" \
+	    "SELECT count(*) FROM transactions WHERE id = 'ch_part'
+	    OR id IS NULL")" 0
 	big=$(head -c 5000 /dev/zero | tr '\0' x)
 	check_eq "$mode: body over --max-body 413" "$(post \
 	    -H "X-Webhook-Secret: $secret" -d "{\"id\":\"$big\"}" "$url")" 413
