@@ -227,9 +227,10 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	 * so those have no status here. */
 	snprintf(status, sizeof(status), rq->status ? "%d" : "-", rq->status);
 	if (!srv->cfg->quiet)
-		msg_info("%s %s %s %s %lld ms %zu bytes %s", rq->id, rq->method,
-		    rq->path ? rq->path : "-", status, now_ms() - rq->start_ms,
-		    rq->len, rq->remote);
+		msg_info("%s %s %s %s %lld ms %llu bytes %s", rq->id,
+		    rq->method, rq->path ? rq->path : "-", status,
+		    now_ms() - rq->start_ms,
+		    (unsigned long long)rq->len + rq->dropped, rq->remote);
 	free(rq->answer.body);
 	jv_free(rq->answer.env);
 	free(rq->path);
@@ -299,6 +300,15 @@ reply(struct MHD_Connection *conn, struct request *rq, int status,
 	MHD_destroy_response(resp);
 	rq->status = status;
 	return ret;
+}
+
+/* Answers 413 for a body over --max-body. */
+static enum MHD_Result
+too_large(struct MHD_Connection *conn, struct request *rq)
+{
+	msg_warn("%s: body over --max-body (%llu bytes)", rq->id,
+	    rq->srv->cfg->max_body);
+	return reply(conn, rq, 413, NULL, 0, NULL);
 }
 
 static int
@@ -384,22 +394,35 @@ http_begin(struct MHD_Connection *conn, struct request *rq, const char *method)
 	if (rq->path == NULL)
 		return reply(conn, rq, 500, NULL, 0, NULL);
 	if (cfg->flows != NULL &&
-	    flow_resolve(cfg->flows, rq->path, file, sizeof(file)) == -1)
+	    flow_resolve(cfg->flows, rq->path, file, sizeof(file)) == -1) {
+		msg_warn("%s: no flow for the path %s in %s", rq->id, rq->path,
+		    cfg->flows);
 		return reply(conn, rq, 404, NULL, 0, NULL);
+	}
 	if (cfg->flows != NULL && (rq->file = strdup(file)) == NULL)
 		return reply(conn, rq, 500, NULL, 0, NULL);
-	if (!method_allowed(cfg, method))
+	if (!method_allowed(cfg, method)) {
+		msg_warn(
+		    "%s: method %s not allowed: see --method", rq->id, method);
 		return reply(conn, rq, 405, NULL, 0, NULL);
+	}
 	enc = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
-	if (enc != NULL && strcasecmp(enc, "identity") != 0)
+	if (enc != NULL && strcasecmp(enc, "identity") != 0) {
+		msg_warn("%s: Content-Encoding not supported: send the body "
+			 "unencoded",
+		    rq->id);
 		return reply(conn, rq, 415, NULL, 0, NULL);
+	}
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &first);
 	known = content_length(conn, &len);
-	if ((first != NULL && first[0] == '\0') || known == -1)
+	if ((first != NULL && first[0] == '\0') || known == -1) {
+		msg_warn("%s: invalid Content-Length: %s", rq->id,
+		    known == -1 ? "not digits" : "two different values");
 		return reply(conn, rq, 400, NULL, 0, NULL);
+	}
 	if (known == 1 && len > cfg->max_body)
-		return reply(conn, rq, 413, NULL, 0, NULL);
+		return too_large(conn, rq);
 	return MHD_YES;
 }
 
@@ -686,7 +709,7 @@ http_finish(struct MHD_Connection *conn, struct request *rq)
 	enum MHD_Result ret;
 
 	if (rq->too_large)
-		return reply(conn, rq, 413, NULL, 0, NULL);
+		return too_large(conn, rq);
 	persist = uses_persist(rq);
 	/* An in-process flow gets envelopes without the long strings that
 	 * its steps cannot read, unless --log writes them. */

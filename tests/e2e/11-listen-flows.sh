@@ -167,6 +167,10 @@ check_match "log timeout reason" "$log" "flow timed out after 2 s"
 check_nomatch "log has no header value" "$log" "tok-93f1a7"
 check_nomatch "log has no query" "$log" "page=2"
 check_match "log stop" "$log" "stopping on signal 15"
+check_match "log 404 reason" "$log" ": no flow for the path /nothing in "
+check_match "log 405 reason" "$log" ": method GET not allowed: see --method"
+check_match "log 415 reason" "$log" \
+    ": Content-Encoding not supported: send the body unencoded"
 
 # --quiet: only warnings and errors, no line for each request.
 start quiet --flows flows --quiet --accept-id
@@ -257,7 +261,14 @@ try:
 except OSError:
     pass' "$PORT"
 check "read timeout closes within 4 s" test $(($(date +%s) - begin)) -le 4
+check_eq "two Content-Lengths 400" "$(http_status -H 'Content-Length: 1' \
+    -H 'Content-Length: 2' -d x "$URL/x")" 400
 stop
+log=$(cat "$TMP/limits.log")
+check_match "log 413 reason" "$log" ": body over --max-body (1024 bytes)"
+check_match "log chunked 413 size" "$log" " ms 2000 bytes "
+check_match "log two Content-Lengths reason" "$log" \
+    ": invalid Content-Length: two different values"
 
 # A port alone, --async and a command, as whook-listen(1) shows.
 PORT=$(free_port)
