@@ -167,7 +167,8 @@ add_header(struct check *c, const char *arg)
 			h->name[i] += 'a' - 'A';
 	if (secret_load(eq + 1, &h->secret.data, &h->secret.len, why,
 		sizeof(why)) == -1) {
-		msg_usage_error(usage, "--header %s: %s", h->name, why);
+		/* A secret that cannot be read needs no usage text. */
+		msg_error("--header %s: %s", h->name, why);
 		free(h->name);
 		return EX_USAGE;
 	}
@@ -192,8 +193,10 @@ add_secret(struct check *c, const char *arg)
 		return msg_usage_error(usage, "--secret: %s", strerror(errno));
 	c->secrets = grown;
 	if (secret_load(arg, &c->secrets[c->nsecrets].data,
-		&c->secrets[c->nsecrets].len, why, sizeof(why)) == -1)
-		return msg_usage_error(usage, "--secret: %s", why);
+		&c->secrets[c->nsecrets].len, why, sizeof(why)) == -1) {
+		msg_error("--secret: %s", why);
+		return EX_USAGE;
+	}
 	c->nsecrets++;
 	return STAGE_READY;
 }
@@ -244,7 +247,7 @@ set_jq(struct check *c, const char *arg)
 		    "\"and\"");
 	c->jq_text = option_text(arg, &len, why, sizeof(why));
 	if (c->jq_text == NULL)
-		return msg_usage_error(usage, "jq: %s", why);
+		return msg_usage_error(usage, "--jq: %s", why);
 	return STAGE_READY;
 }
 
@@ -268,7 +271,7 @@ set_rejected(struct check *c, const char *path)
 		fclose(c->rejected);
 	c->rejected = fopen(path, "a");
 	if (c->rejected == NULL) {
-		msg_error("%s: %s", path, strerror(errno));
+		msg_error("--rejected %s: %s", path, strerror(errno));
 		return EX_CANTCREAT;
 	}
 	return STAGE_READY;
@@ -381,7 +384,7 @@ check_finish(struct check *c)
 	if (c->jq_text != NULL) {
 		c->jq = jqprog_compile(c->jq_text, why, sizeof(why));
 		if (c->jq == NULL)
-			return msg_usage_error(usage, "jq: %s", why);
+			return msg_usage_error(usage, "--jq: %s", why);
 	}
 	return STAGE_READY;
 }

@@ -331,7 +331,11 @@ parse_option(struct insert *ins, int c, const char *arg)
 		return EX_USAGE;
 	}
 	if (n == -1)
-		return msg_usage_error(usage, "invalid count \"%s\"", arg);
+		return msg_usage_error(usage, "%s: invalid %s \"%s\"",
+		    c == 'b'   ? "--batch"
+		    : c == 'B' ? "--batch-ms"
+			       : "--busy-timeout",
+		    c == 'b' ? "count" : "time in ms", arg);
 	return STAGE_READY;
 }
 

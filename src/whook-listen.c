@@ -318,8 +318,11 @@ option(struct listen_config *cfg, int c, const char **listen, const char **log)
 	case OPT_READ_TIMEOUT:
 	case 't':
 		if (parse_size(optarg, &v, 0) == -1 || v == 0 || v > 86400)
-			return misuse(
-			    "invalid timeout (1 to 86400 seconds)", optarg);
+			return misuse(c == 't' ? "--timeout: invalid timeout "
+						 "(1 to 86400 seconds)"
+					       : "--read-timeout: invalid "
+						 "timeout (1 to 86400 seconds)",
+			    optarg);
 		*(c == 't' ? &cfg->timeout : &cfg->read_timeout) = v;
 		break;
 	case 'a':

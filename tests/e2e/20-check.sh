@@ -112,7 +112,7 @@ check_match "missing rule file named" "$(cat err)" "nofile.json"
 
 whook-check --jq '.body |' </dev/null 2>err
 check_eq "jq syntax error exits 64" "$?" 64
-check_match "jq syntax error message" "$(cat err)" "whook-check: jq:"
+check_match "jq syntax error message" "$(cat err)" "whook-check: --jq: jq: error: syntax error"
 
 whook-check --jq true --jq false </dev/null 2>err
 check_eq "jq twice exits 64" "$?" 64

@@ -62,3 +62,23 @@ check_match "stage not started names the stage" "$(head -n 1 err)" \
     "whook-check: --header x-webhook-secret:"
 check_match "stage not started names the envelope" "$(tail -n 1 err)" \
     "whook-check: E1: not started"
+check_eq "unreadable secret has no usage text" \
+    "$(grep -c '^usage:' err)" 0
+
+# Each option error names its option.
+whook-insert -b 0 </dev/null 2>err
+check_match "--batch error named" "$(head -n 1 err)" \
+    'whook-insert: --batch: invalid count "0"'
+whook-insert --busy-timeout -5 </dev/null 2>err
+check_match "--busy-timeout error named" "$(head -n 1 err)" \
+    'whook-insert: --busy-timeout: invalid time in ms "-5"'
+whook-listen --timeout 0 2>err
+check_match "--timeout error named" "$(head -n 1 err)" \
+    "whook-listen: --timeout: invalid timeout (1 to 86400 seconds): 0"
+whook-listen --read-timeout x 2>err
+check_match "--read-timeout error named" "$(head -n 1 err)" \
+    "whook-listen: --read-timeout: invalid timeout"
+whook-check --rejected "$TMP/none/r" </dev/null 2>err
+check_eq "--rejected error exit" "$?" 73
+check_match "--rejected error named" "$(head -n 1 err)" \
+    "whook-check: --rejected $TMP/none/r: No such file or directory"
