@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -263,6 +264,41 @@ log_exit(const struct pflow *f, pid_t pid, int status)
 		    (long)pid, WEXITSTATUS(status));
 }
 
+#define ORPHAN_GRACE_MS 2000
+
+/*
+ * Waits until the flow's output can be read.  A flow's own process can
+ * end while others of its group hold its output open, as the stages of a
+ * shell pipeline do when its sh is killed.  The group then gets SIGTERM,
+ * and SIGKILL ORPHAN_GRACE_MS later, so that its output ends and the flow
+ * is started again.  PIDFD is the process's, or -1 where the kernel has
+ * no pidfd_open(2); *ENDED is set once it has ended.
+ */
+static void
+wait_output(const struct reader_arg *ra, int pidfd, int *ended)
+{
+	struct pollfd pfd[2] = {{ra->out, POLLIN, 0}, {pidfd, POLLIN, 0}};
+	int timeout = -1, sig = SIGTERM, n;
+
+	for (;;) {
+		n = poll(pfd, *ended || pidfd < 0 ? 1 : 2, timeout);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			return;
+		if (ra->flow->pool->stopping && *ended)
+			return; /* the stop waits for the group itself */
+		if (!*ended && !(pfd[1].revents & POLLIN))
+			continue;
+		*ended = 1;
+		if (sig == 0 || ra->flow->pool->stopping)
+			return;
+		kill(-ra->pid, sig);
+		sig = sig == SIGTERM ? SIGKILL : 0;
+		timeout = ORPHAN_GRACE_MS;
+	}
+}
+
 /* Reads outcome lines until the flow closes its stdout, then answers
  * what it still held 503 and reaps it. */
 static void *
@@ -273,10 +309,12 @@ reader_run(void *arg)
 	char *buf = NULL, *nl, *grown;
 	size_t len = 0, cap = 0, start;
 	ssize_t n;
-	int status = 0;
+	int status = 0, ended = 0;
+	int pidfd = (int)syscall(SYS_pidfd_open, ra.pid, 0);
 
 	free(arg);
 	for (;;) {
+		wait_output(&ra, pidfd, &ended);
 		if (len == cap) {
 			cap = cap ? cap * 2 : 65536;
 			grown = realloc(buf, cap);
@@ -303,6 +341,8 @@ reader_run(void *arg)
 	}
 	free(buf);
 	close(ra.out);
+	if (pidfd >= 0)
+		close(pidfd);
 	pthread_mutex_lock(&f->pool->lock);
 	if (f->gen == ra.gen)
 		f->running = 0;

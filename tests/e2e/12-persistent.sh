@@ -53,6 +53,11 @@ cat >flows/quit <<'EOF2'
 IFS= read -r line
 exit 3
 EOF2
+cat >flows/pipe <<'EOF2'
+#!/bin/sh
+echo $$ >>"$WHOOK_TEST_TMP/pipe.pids"
+cat | cat
+EOF2
 chmod +x flows/*
 WHOOK_TEST_TMP=$TMP
 export WHOOK_TEST_TMP
@@ -323,6 +328,22 @@ check "after kill new process" test "$(tail -1 "$TMP/slow.pids")" != "$pid"
 check_match "after kill logged" "$(cat "$TMP/ext.log")" "killed by signal 9"
 check_match "killed flow 503 reason" "$(cat "$TMP/ext.log")" \
     "flow exited or is stopping before its outcome"
+
+# A pipeline whose sh is killed: its stages, which hold the output open,
+# are stopped, and the next request starts the flow again.
+check_eq "pipe flow 200" "$(http_status -d x "$URL/pipe")" 200
+pid=$(head -1 "$TMP/pipe.pids")
+kill -KILL "$pid"
+i=0
+while [ $i -lt 40 ] && ! grep -q "(pid $pid) killed by signal 9" \
+    "$TMP/ext.log"; do
+	sleep 0.1
+	i=$((i + 1))
+done
+check_match "pipe flow sh reaped" "$(cat "$TMP/ext.log")" \
+    "(pid $pid) killed by signal 9"
+check_eq "pipe flow restarted 200" "$(http_status -d x "$URL/pipe")" 200
+check_eq "pipe flow new sh" "$(wc -l <"$TMP/pipe.pids" | tr -d ' ')" 2
 
 # A flow that exits without an outcome: 503, then a restart.
 check_eq "exiting flow 503" "$(http_status -d x "$URL/quit")" 503
