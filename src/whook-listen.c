@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -233,22 +234,33 @@ parse_respond(const char *s, enum listen_respond *r)
 	return 0;
 }
 
-/* Returns whether the port of a --listen [HOST:]PORT, when it is all
- * digits, is 1 to 65535: getaddrinfo(3) takes 0, for which the kernel
- * picks a port, and does not reject a larger number.  Anything else is
- * left to getaddrinfo to reject. */
+/* Returns whether a --listen [HOST:]PORT names a numeric address, and a
+ * port of digits from 1 to 65535: getaddrinfo(3) takes 0, for which the
+ * kernel picks a port, and does not reject a larger number. */
 static int
-listen_port_valid(const char *spec)
+listen_spec_valid(const char *spec)
 {
 	const char *colon = strrchr(spec, ':');
 	const char *port = colon != NULL ? colon + 1 : spec;
-	size_t n = strlen(port);
+	size_t n = strlen(port), hostlen = colon != NULL ? colon - spec : 0;
+	unsigned char addr[16];
+	char host[64];
 
-	if (n == 0)
+	if (n == 0 || n > 5 || port[strspn(port, "0123456789")] != '\0' ||
+	    atol(port) < 1 || atol(port) > 65535)
 		return 0;
-	if (port[strspn(port, "0123456789")] != '\0')
+	if (colon == NULL)
 		return 1;
-	return n <= 5 && atol(port) >= 1 && atol(port) <= 65535;
+	if (hostlen >= 2 && spec[0] == '[' && spec[hostlen - 1] == ']') {
+		snprintf(
+		    host, sizeof(host), "%.*s", (int)(hostlen - 2), spec + 1);
+		return hostlen - 2 < sizeof(host) &&
+		       inet_pton(AF_INET6, host, addr) == 1;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)hostlen, spec);
+	return hostlen < sizeof(host) &&
+	       (inet_pton(AF_INET, host, addr) == 1 ||
+		   inet_pton(AF_INET6, host, addr) == 1);
 }
 
 /* Handles one option.  Returns STAGE_READY to go on, or an exit status. */
@@ -259,9 +271,11 @@ option(struct listen_config *cfg, int c, const char **listen, const char **log)
 
 	switch (c) {
 	case 'l':
-		if (!listen_port_valid(optarg))
+		if (!listen_spec_valid(optarg))
 			return misuse(
-			    "--listen: invalid port (1 to 65535)", optarg);
+			    "--listen: expected [HOST:]PORT, a numeric "
+			    "address and a port from 1 to 65535",
+			    optarg);
 		*listen = optarg;
 		break;
 	case 'f':

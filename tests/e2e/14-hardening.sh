@@ -122,7 +122,11 @@ usage_status "port beyond 65535" 64 --listen 127.0.0.1:99999
 usage_status "port 0" 64 --listen 0
 usage_status "empty listen" 64 --listen ''
 usage_status "empty port" 64 --listen 127.0.0.1:
-check_match "port message" "$(cat "$TMP/usage.err")" "invalid port"
+check_match "port message" "$(cat "$TMP/usage.err")" \
+    "a numeric address and a port from 1 to 65535"
+usage_status "port name" 64 --listen 127.0.0.1:http
+usage_status "host name" 64 --listen localhost:8080
+usage_status "unclosed bracket" 64 --listen '[::1:8080'
 usage_status "zero max-body" 64 --max-body 0 --listen "$PORT"
 usage_status "empty method" 64 --method '' --listen "$PORT"
 usage_status "empty method in list" 64 --method GET,,POST --listen "$PORT"
