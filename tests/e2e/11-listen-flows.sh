@@ -113,7 +113,16 @@ check_eq "zero timeout exit 64" "$?" 64
 whook-listen --async --respond last -- cat </dev/null 2>/dev/null
 check_eq "async with respond exit 64" "$?" 64
 whook-listen --listen 127.0.0.1:notaport 2>/dev/null </dev/null
-check_eq "bad listen address exit 69" "$?" 69
+check_eq "port name exit 64" "$?" 64
+PORT=$(free_port)
+spawn whook-listen --listen "127.0.0.1:$PORT" 2>/dev/null >/dev/null
+wait_port "$PORT"
+whook-listen --listen "127.0.0.1:$PORT" 2>"$TMP/inuse.err" </dev/null
+check_eq "port in use exit 69" "$?" 69
+check_match "port in use message" "$(cat "$TMP/inuse.err")" \
+    "Address already in use"
+kill "$LAST_PID"
+wait "$LAST_PID" 2>/dev/null
 
 # Flows and outcomes.
 start flows --flows flows --timeout 2
