@@ -579,8 +579,8 @@ check_stage(struct stage *st, int argc, char *argv[])
 	st->process = check_process;
 	st->ctx = c;
 	st->rejected = c->rejected;
-	/* The header check reads only $trigger.headers; the others and the
-	 * rejected file may read anything. */
+	/* The header check reads only $trigger.headers.  The other checks
+	 * and the rejected file may read anything. */
 	if (c->scheme == NULL && c->nrules == 0 && c->jq == NULL &&
 	    c->rejected == NULL) {
 		st->reads = reads_new();

@@ -302,7 +302,7 @@ reply(struct MHD_Connection *conn, struct request *rq, int status,
 	return ret;
 }
 
-/* Answers 413 for a body over --max-body. */
+/* Logs the reason and sends 413 for a body over --max-body. */
 static enum MHD_Result
 too_large(struct MHD_Connection *conn, struct request *rq)
 {

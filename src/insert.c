@@ -441,7 +441,7 @@ insert_stage(struct stage *st, int argc, char *argv[])
 	st->name = "whook-insert";
 	st->process = insert_process;
 	st->commit = insert_commit;
-	/* The row comes from $last or --from; dedupe reads $trigger.id. */
+	/* The row comes from $last or --from, and dedupe reads $trigger.id. */
 	st->reads = reads_new();
 	if (st->reads != NULL &&
 	    ((ins->from != NULL && reads_add(st->reads, ins->from) == -1) ||

@@ -415,7 +415,7 @@ struct restore {
 	jv error;    /* why a string with escapes did not decode */
 	int failed;
 	/* With READS, a long string in $trigger that no read reaches is
-	 * left null; AT is where put_back is, DEPTH steps down. */
+	 * left null.  AT is the place of put_back, DEPTH steps down. */
 	const struct reads *reads;
 	struct place at[PLACE_MAX];
 	size_t depth;
@@ -443,8 +443,8 @@ long_string(struct restore *r, const struct cut *cut)
 	return jv_null();
 }
 
-/* Returns the cut that the marker string V (borrowed) stands for, or
- * NULL when V is not one. */
+/* Returns the cut that the marker string V (borrowed) replaced, or NULL
+ * when V is not a marker. */
 static const struct cut *
 marked_cut(jv v, const struct cuts *c)
 {
@@ -563,8 +563,14 @@ put_back(jv v, struct restore *r)
 		     i = jv_object_iter_next(v, i)) {
 			before = r->left;
 			key = jv_object_iter_key(v, i);
-			step_down(r, jv_string_value(key),
-			    (size_t)jv_string_length_bytes(jv_copy(key)), 0);
+			/* Only reads need the place of each member. */
+			if (r->reads != NULL)
+				step_down(r, jv_string_value(key),
+				    (size_t)jv_string_length_bytes(
+					jv_copy(key)),
+				    0);
+			else
+				r->depth++;
 			item = put_back(jv_object_iter_value(v, i), r);
 			r->depth--;
 			if (r->left == before) {
@@ -980,7 +986,7 @@ write_dump(FILE *out, jv value)
 
 /* Returns the $trigger of TEXT, parsed in full, in place of T, which
  * json_parse_unread left strings out of.  No step writes $trigger, so the
- * text gives its value.  Consumes T. */
+ * text contains its value.  Consumes T. */
 static jv
 whole_trigger(jv t, const char *text, size_t len)
 {

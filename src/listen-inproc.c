@@ -65,8 +65,8 @@ struct inproc {
 	struct job *head, **tail;
 	int stopping;
 	int stopped; /* the thread has ended: new jobs get 503 */
-	/* Once the chain is built, a copy of what its steps read, for the
-	 * request threads: NULL while it is not known, or when a step or
+	/* A copy of the paths the chain's steps read, for the request
+	 * threads.  It is NULL until the chain is built, and when a step or
 	 * --respond output may read the whole envelope. */
 	_Atomic(struct reads *) reads;
 	/* The syncer, when deferring. */

@@ -401,8 +401,8 @@ body_form(
 	return f.fields;
 }
 
-/* Parses a JSON body; a long string that READS cannot reach is left
- * null. */
+/* Parses a JSON body, and leaves null each long string that READS
+ * cannot reach. */
 static jv
 body_json(const char *body, size_t len, const struct reads *reads)
 {

@@ -43,7 +43,7 @@ struct ndjson_batch {
 	char **texts;
 	size_t *lens;
 	int *pending;  /* not yet committed, so not yet answered */
-	int *left_out; /* by json_parse_unread */
+	int *left_out; /* set by json_parse_unread */
 	size_t n, cap;
 	struct timespec opened;
 };
@@ -347,11 +347,7 @@ process_line(
 
 	/* The long strings that the stage cannot read are left out, and
 	 * written back from the line. */
-	if (b->st->rejected == NULL)
-		env = json_parse_unread(
-		    line, n, b->st->reads, NULL, 0, &left_out);
-	else
-		env = json_parse(line, n);
+	env = json_parse_unread(line, n, b->st->reads, NULL, 0, &left_out);
 	if (!jv_is_valid(env)) {
 		/* In a chain the message belongs to the first program. */
 		msg_init(b->st->name);

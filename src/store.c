@@ -753,7 +753,7 @@ insert_row(
 	sqlite3_reset(st);
 	if (rc == SQLITE_ERROR && compiles(s->db, sqlite3_sql(st))) {
 		/* The statement is sound, so the row's values failed it: a
-		 * generated column or a CHECK whose function refused them. */
+		 * generated column or a CHECK whose function rejected them. */
 		out->exit = code = EX_DATAERR;
 		out->status = 0;
 	}

@@ -162,7 +162,8 @@ struct stage {
 	FILE *rejected; /* rejected envelopes without WHOOK_OUTCOMES */
 	/* The paths the stage may read, set by its builder: NULL for all of
 	 * the envelope, as for a stage that writes the envelope out.  Freed
-	 * with the stage. */
+	 * with the stage.  NOTE: a long string at a path that the builder
+	 * leaves out reaches the stage as null. */
 	struct reads *reads;
 	const char *db;	  /* the database a batching stage writes, or NULL */
 	size_t batch_max; /* envelopes per commit, 0 for the default */

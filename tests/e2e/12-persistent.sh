@@ -173,15 +173,19 @@ map_flow() {
 	    "whook-insert --db \"\$WHOOK_DB\" --table $3 --create" >"flows/$1"
 	chmod +x "flows/$1"
 }
+# from_flow NAME TABLE PATH: writes flows/NAME, a whook-run flow that
+# inserts the value at PATH into TABLE.
+from_flow() {
+	printf '%s\n' '#!/usr/bin/env whook-run' \
+	    "whook-insert --db \"\$WHOOK_DB\" --table $2 --create --from '$3'" \
+	    >"flows/$1"
+	chmod +x "flows/$1"
+}
 map_flow raw '{"k": "path", "v": "{{$trigger.raw}}"}' raws
 map_flow rawjq '{"k": "jq", "v": "{{$trigger.raw | ascii_upcase}}"}' raws
 map_flow rawtrigger '{"k": "trigger", "v": "{{$trigger}}"}' raws
-cat >flows/rawfrom <<'EOF2'
-#!/usr/bin/env whook-run
-whook-insert --db "$WHOOK_DB" --table triggers --create --from '$trigger'
-EOF2
+from_flow rawfrom triggers '$trigger'
 map_flow raw64 '{"k": "base64", "v": "{{$trigger.raw_base64}}"}' raws
-chmod +x flows/raw*
 start raw --flows flows
 for f in raw rawjq rawtrigger rawfrom; do
 	# Twice: the flow is built by the first request.
@@ -221,12 +225,8 @@ check_eq "raw base64 rows" "$(sql "$TMP/raw.db" \
 map_flow long '{"k": "path", "v": "{{$trigger.body.note}}"}' notes
 map_flow longjq '{"k": "jq", "v": "{{$trigger.body | .note}}"}' notes
 map_flow longbody '{"k": "body", "v": "{{$trigger.body}}"}' notes
-cat >flows/longfrom <<'EOF2'
-#!/usr/bin/env whook-run
-whook-insert --db "$WHOOK_DB" --table bodies --create --from '$trigger.body'
-EOF2
+from_flow longfrom bodies '$trigger.body'
 map_flow longindex '{"k": "index", "v": "{{$trigger.body.list[-1]}}"}' notes
-chmod +x flows/long*
 note=$(printf '%0300d' 0 | tr 0 n)
 start long --flows flows
 for f in long longjq longbody longfrom longindex; do

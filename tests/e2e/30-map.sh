@@ -253,8 +253,9 @@ check_eq "long stream messages" \
     "$(printf 'stdin:1500\nstdin:2500')"
 
 # A long raw body, escaped, comes out as it went in when the template
-# does not read it, and whole when it does.  The raw_base64 of a binary
-# body too, and a raw body with a \u escape or a bad escape as ever.
+# does not read it, and whole when it does.  So does the raw_base64 of a
+# binary body.  A raw body with a \u escape is read whole, and one with
+# a bad escape is rejected.
 awk 'BEGIN {
 	f = sprintf("%400s", ""); gsub(/ /, "r", f)
 	printf "{\"$trigger\":{\"id\":\"r1\",\"body\":{\"a\":1},"

@@ -208,7 +208,7 @@ check_eq "misfits dropped without outcomes" "$(printf '%s\n' "$out" |
 
 # A generated column that fails on a row's value fails that envelope
 # with 422, in a table with a trigger (savepoints) or without.  A table
-# dropped under a running process is the database's fault: 500.
+# dropped under a running process is a schema error: 500.
 for trig in "" "CREATE TRIGGER tg AFTER INSERT ON t BEGIN SELECT 1; END;"; do
 	rm -f gen.db
 	sql gen.db "CREATE TABLE t (a TEXT, x GENERATED ALWAYS AS

@@ -184,7 +184,7 @@ written(const char *text)
 	return buf;
 }
 
-/* What each case of test_json_unread did. */
+/* The results of one test_json_unread case. */
 struct envelope_case {
 	int left_out;	/* json_parse_unread left a string out */
 	int same_value; /* the written line parses as TEXT with $last set */
