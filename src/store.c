@@ -253,6 +253,8 @@ open_wal(struct store *s)
 	return err;
 }
 
+#define WAL_RETRY_MS 5
+
 /*
  * Switches the connection to WAL mode.  After store_defer_sync, and only
  * for a database file in WAL mode whose WAL file this process can open,
@@ -266,16 +268,26 @@ set_wal(struct store *s)
 {
 	sqlite3_stmt *mode;
 	const char *path;
-	int rc, wal;
+	int rc, wal, waited = 0;
 
-	rc = sqlite3_prepare_v2(
-	    s->db, "PRAGMA journal_mode=WAL", -1, &mode, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	wal = sqlite3_step(mode) == SQLITE_ROW &&
-	      sqlite3_stricmp(
-		  (const char *)sqlite3_column_text(mode, 0), "wal") == 0;
-	rc = sqlite3_finalize(mode);
+	/* Two processes that open a new database at once both switch it to
+	 * WAL, and sqlite can fail the second with SQLITE_BUSY at once, not
+	 * after the busy timeout, so the switch is tried again here. */
+	for (;;) {
+		rc = sqlite3_prepare_v2(
+		    s->db, "PRAGMA journal_mode=WAL", -1, &mode, NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		wal =
+		    sqlite3_step(mode) == SQLITE_ROW &&
+		    sqlite3_stricmp(
+			(const char *)sqlite3_column_text(mode, 0), "wal") == 0;
+		rc = sqlite3_finalize(mode);
+		if ((rc & 0xff) != SQLITE_BUSY || waited >= s->cfg.busy_ms)
+			break;
+		sqlite3_sleep(WAL_RETRY_MS);
+		waited += WAL_RETRY_MS;
+	}
 	if (rc != SQLITE_OK || !s->defer || !wal)
 		return rc;
 	path = sqlite3_db_filename(s->db, "main");

@@ -99,6 +99,23 @@ check_match "batch duplicate marked" "$(sed -n 2p out)" \
     '"rowid":1,"changes":0,"duplicate":true'
 check_eq "batch duplicate once" "$(grep -c '"duplicate"' out)" 1
 
+# Two processes that open a new database at once both switch it to WAL:
+# neither may fail for the other's switch, in twenty rounds.
+stream 500 n >few
+failed=0
+for round in $(seq 1 20); do
+	rm -f new.db new.db-wal new.db-shm
+	for w in 1 2; do
+		( whook-insert --db new.db -t t -c <few >/dev/null 2>>new.err
+		    echo $? >new$w ) &
+	done
+	wait
+	[ "$(cat new1)$(cat new2)" = 00 ] || failed=$((failed + 1))
+done
+check_eq "new database, two openers" "$failed" 0
+check_nomatch "new database, no lock error" "$(cat new.err)" \
+    "database is locked"
+
 # Two processes writing the same 500 envelopes at once insert each once:
 # the lookup runs inside the write transaction, which sqlite gives one
 # writer at a time.
